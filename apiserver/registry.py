@@ -23,8 +23,8 @@ from typing import Any
 
 from apiserver.store import Store, copy_obj, node_of
 from kemu.api import errors, patch as patches, selectors
-from kemu.api.defaults import apply_defaults
-from kemu.api.kinds import KINDS, KindInfo, lookup_kind
+from kemu.api.defaults import apply_defaults, carry_over_allocated
+from kemu.api.kinds import KindInfo, lookup_kind
 from kemu.api.validation import check_schema, validate
 from kemu.clock import Clock, RealClock, rfc3339
 
@@ -322,6 +322,7 @@ class Registry:
                 else:
                     new.pop("status", None)
             apply_defaults(new)
+            carry_over_allocated(new, old)  # a PUT without clusterIP keeps the allocated one
             self._admit(info.kind, new, old)
         validate(new, old)
         if (new.get("spec") != old.get("spec")) and "generation" in old["metadata"]:
@@ -528,5 +529,3 @@ def _decode_continue(token: str) -> tuple[str, str]:
     except Exception:
         raise errors.bad_request("continue key is not valid: malformed token") from None
 
-
-_ = KINDS  # the registry serves exactly the kinds in kemu.api.kinds
