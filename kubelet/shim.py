@@ -1,0 +1,863 @@
+"""The per-container shim: the process that owns a container's process tree.
+
+Like a containerd shim, one small process per container sits between the
+kubelet and the container::
+
+    kubelet (ContainerRuntime)            holds the lifeline pipe's write end
+      └─ shim  (python -I -S shim.py run <config.json>)     own session
+           └─ container main process  (own session + process group,
+                │                      PDEATHSIG=SIGKILL, namespaces when root)
+                └─ whatever it forks (sh -c "a & b" ...)
+
+The shim imports only the standard library and starts in tens of
+milliseconds. It is single-threaded: one ``selectors`` loop waits on
+
+- the container's stdout and stderr pipes, copied line by line to the
+  container log in the CRI format (``<RFC3339Nano> stdout F <line>``, ``P``
+  for the pieces of a line longer than 16 KiB) so ``kubectl logs
+  --timestamps`` works;
+- the *lifeline*: the read end of a pipe whose write end only the kubelet
+  holds. EOF means the kubelet is gone -- however it died, SIGKILL included --
+  and the shim kills the whole container tree with SIGKILL and exits. This is
+  the main mechanism; ``PR_SET_PDEATHSIG`` only fires when the *thread* that
+  forked the shim exits, which in a threaded kubelet may be any worker thread,
+  so the shim's parent-death signal is a harmless SIGUSR2 that makes it
+  re-check ``getppid()``;
+- signals, through ``signal.set_wakeup_fd`` (handlers do nothing else):
+  SIGCHLD reaps; SIGTERM delivers the image's stop signal to the container's
+  process group (graceful stop); SIGUSR1 kills the whole tree with SIGKILL;
+- a timer, when a memory limit is watched (see below).
+
+The shim is a child subreaper (``PR_SET_CHILD_SUBREAPER``): a process of the
+container whose parent dies is re-parented to the shim, not to init, so the
+shim always sees the whole tree by walking ``/proc`` for its descendants (plus
+every process still in the container's session). "Kill the tree" is: SIGKILL
+the process group, then every descendant and session member, reap, repeat
+until nothing is left.
+
+When the container's main process exits, the container has exited (as when
+PID 1 of a container exits): the shim kills what is left of the tree, drains
+the output pipes, writes the exit status to ``status.json`` (exit code or
+signal, start and finish times, OOM-ness) atomically, and exits.
+
+Memory limits (``memory_mode``):
+
+- ``cgroup``: the runtime made a cgroup v2 group with ``memory.max``; the
+  container joins it before exec, and ``memory.events``' ``oom_kill`` tells
+  OOMKilled. Exact, as in Kubernetes.
+- ``rss``: no usable cgroup. The shim samples the tree's anonymous resident
+  memory (``/proc/<pid>/statm``: resident - shared) every ``rss_interval``
+  seconds and SIGKILLs the tree when it exceeds the limit, reporting
+  OOMKilled with exit code 137 like the kernel's OOM killer. Approximate: an
+  allocation burst between two samples is not seen, shared pages are not
+  charged, and a process forked since the last full ``/proc`` scan (once a
+  second) is counted from the next one.
+- ``rlimit``: ``RLIMIT_AS`` on the main process (inherited by children,
+  per process, not per tree). Virtual size is not memory use (thread stacks
+  and malloc arenas count), and failures surface inside the program
+  (MemoryError, ENOMEM), so the shim cannot tell an OOM: such exits are
+  reported as ``Error`` with a message saying so.
+
+Besides ``run``, the module has two small modes the runtime uses: ``exec``
+runs one command in a running container's environment and namespaces (exec
+probes, ``kubectl exec``), owning that command's tree the same way; ``probe``
+tells whether mount and UTS namespaces can be created here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import selectors
+import signal
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "BindMount",
+    "ExecConfig",
+    "ShimConfig",
+    "main",
+]
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+
+_CRI_MAX_LINE = 16 * 1024
+_READ_SIZE = 64 * 1024
+_DRAIN_SECONDS = 2.0
+_KILL_DEADLINE_SECONDS = 10.0
+_RSS_RESCAN_SECONDS = 1.0
+_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+
+
+# ----------------------------------------------------------------- config
+
+
+@dataclass(frozen=True, slots=True)
+class BindMount:
+    """A bind mount made inside the container's mount namespace."""
+
+    source: str
+    """Host path (file or directory)."""
+    target: str
+    """Path in the container (an existing directory or file on the host)."""
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ShimConfig:
+    """What one shim runs; written by the runtime as the container's
+    ``config.json`` (the way containerd keeps an OCI bundle's config)."""
+
+    container_id: str
+    """Hex container ID (without the ``kemu://`` scheme)."""
+    exe: str
+    """Path handed to ``execve`` (resolved by the runtime)."""
+    argv: list[str]
+    """The process's argv (``argv[0]`` as the user wrote it)."""
+    env: dict[str, str]
+    """The complete environment."""
+    cwd: str
+    """Working directory (a path inside the container's mount namespace)."""
+    log_path: str
+    """CRI-format container log, opened for append."""
+    status_path: str
+    """Where the exit status JSON is written when the container exits."""
+    lifeline_fd: int
+    """Inherited read end of the kubelet's lifeline pipe."""
+    report_fd: int
+    """Inherited write end of the start report pipe (one JSON line)."""
+    kubelet_pid: int
+    """The kubelet's pid; a different ``getppid()`` means it died."""
+    stop_signal: int = int(signal.SIGTERM)
+    """Signal a SIGTERM to the shim forwards to the container's process group."""
+    memory_limit: int | None = None
+    """Bytes, or ``None`` for no limit."""
+    memory_mode: str | None = None
+    """``cgroup``, ``rss``, ``rlimit`` or ``None``."""
+    cgroup_dir: str | None = None
+    """A cgroup v2 directory the container joins before exec."""
+    isolate: bool = False
+    """Create mount and UTS namespaces for the container (needs root)."""
+    hostname: str | None = None
+    """Host name inside the UTS namespace (the pod name)."""
+    mounts: list[BindMount] = field(default_factory=list)
+    """Bind mounts made in the mount namespace, in order."""
+    rss_interval: float = 0.1
+    """Seconds between memory samples in ``rss`` mode."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> ShimConfig:
+        raw = json.loads(text)
+        raw["mounts"] = [BindMount(**m) for m in raw.get("mounts", [])]
+        return cls(**raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecConfig:
+    """One command run inside a running container (``shim.py exec``)."""
+
+    exe: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    lifeline_fd: int
+    kubelet_pid: int
+    ns_pid: int | None = None
+    """Pid whose mount and UTS namespaces the command enters (the container's
+    main process), or ``None`` when the container has none."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ExecConfig:
+        return cls(**json.loads(text))
+
+
+# ------------------------------------------------------------------- libc
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _prctl(libc: Any, option: int, value: int) -> None:
+    _check(libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), "prctl")
+
+
+def _mount(libc: Any, source: str | None, target: str, flags: int) -> None:
+    src = source.encode() if source is not None else None
+    _check(libc.mount(src, target.encode(), None, ctypes.c_ulong(flags), None), f"mount {target}")
+
+
+def _enter_new_namespaces(libc: Any, cfg: ShimConfig) -> None:
+    """In the container child: private mount + UTS namespaces, bind mounts,
+    host name. Mounts never propagate back: ``/`` is made rprivate first."""
+    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
+    _mount(libc, None, "/", MS_REC | MS_PRIVATE)
+    for m in cfg.mounts:
+        _mount(libc, m.source, m.target, MS_BIND | MS_REC)
+        if m.read_only:
+            _mount(libc, None, m.target, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    if cfg.hostname:
+        name = cfg.hostname.encode()
+        _check(libc.sethostname(name, len(name)), "sethostname")
+
+
+def _join_namespaces(libc: Any, pid: int) -> None:
+    """Enter the mount and UTS namespaces of ``pid`` (single-threaded caller)."""
+    fds = [os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY) for ns in ("uts", "mnt")]
+    try:
+        for fd, kind in zip(fds, (CLONE_NEWUTS, CLONE_NEWNS), strict=True):
+            _check(libc.setns(fd, kind), "setns")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+# ------------------------------------------------------------ /proc walks
+
+
+def _proc_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (ppid, session, state) for every process."""
+    table: dict[int, tuple[int, int, str]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        table[int(name)] = (int(fields[1]), int(fields[3]), fields[0].decode())
+    return table
+
+
+def tree_pids(root: int, session: int | None, table: Mapping[int, tuple[int, int, str]] | None = None) -> set[int]:
+    """Live (non-zombie) descendants of ``root`` plus members of ``session``."""
+    table = _proc_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _sid, _state) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    stack = list(children.get(root, ()))
+    while stack:
+        pid = stack.pop()
+        if pid not in found:
+            found.add(pid)
+            stack.extend(children.get(pid, ()))
+    if session is not None:
+        found.update(pid for pid, (_p, sid, _s) in table.items() if sid == session)
+    found.discard(root)
+    return {pid for pid in found if table.get(pid, (0, 0, "Z"))[2] != "Z"}
+
+
+def _signal_pids(pids: Iterable[int], signum: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def _killpg(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _anon_rss(pids: Iterable[int]) -> int:
+    """Resident anonymous+shmem bytes of ``pids`` (statm: resident - shared)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                parts = f.read().split()
+            total += (int(parts[1]) - int(parts[2])) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+# -------------------------------------------------------------- CRI log
+
+
+def _cri_timestamp(ns: int) -> bytes:
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z").encode()
+
+
+class CriLogWriter:
+    """Append a container's output to its log in the CRI format.
+
+    One record per line: ``<RFC3339Nano> <stream> <F|P> <content>``; a line
+    longer than 16 KiB is split into ``P`` (partial) records and a final
+    ``F``. Output without a trailing newline at EOF is written as ``F``.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def feed(self, stream: str, data: bytes) -> None:
+        buf = self._pending[stream] + data
+        now = _cri_timestamp(time.time_ns())
+        records: list[bytes] = []
+        while True:
+            newline = buf.find(b"\n")
+            if newline < 0:
+                break
+            line, buf = buf[:newline], buf[newline + 1 :]
+            records += self._records(now, stream, line)
+        while len(buf) >= _CRI_MAX_LINE:
+            records.append(self._record(now, stream, b"P", buf[:_CRI_MAX_LINE]))
+            buf = buf[_CRI_MAX_LINE:]
+        self._pending[stream] = buf
+        if records:
+            os.write(self._fd, b"".join(records))
+
+    def flush(self, stream: str) -> None:
+        if self._pending[stream]:
+            now = _cri_timestamp(time.time_ns())
+            os.write(self._fd, self._record(now, stream, b"F", self._pending[stream]))
+            self._pending[stream] = b""
+
+    def close(self) -> None:
+        for stream in self._pending:
+            self.flush(stream)
+        os.close(self._fd)
+
+    def _records(self, now: bytes, stream: str, line: bytes) -> list[bytes]:
+        out = []
+        while len(line) > _CRI_MAX_LINE:
+            out.append(self._record(now, stream, b"P", line[:_CRI_MAX_LINE]))
+            line = line[_CRI_MAX_LINE:]
+        out.append(self._record(now, stream, b"F", line))
+        return out
+
+    @staticmethod
+    def _record(now: bytes, stream: str, tag: bytes, content: bytes) -> bytes:
+        return b"%s %s %s %s\n" % (now, stream.encode(), tag, content)
+
+
+# ------------------------------------------------------------ the child
+
+
+def _reset_signals() -> None:
+    """Default dispositions and an empty mask, as a fresh process has them
+    (Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec)."""
+    signal.set_wakeup_fd(-1)
+    for signum in range(1, signal.NSIG):
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _close_fds_except(keep: Iterable[int]) -> None:
+    keep_set = set(keep)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep_set:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _exec_container(libc: Any, cfg: ShimConfig, stdout_w: int, stderr_w: int, err_w: int) -> None:
+    """Set the forked child up as the container's main process and exec.
+    Never returns; a failure is written to ``err_w`` as JSON."""
+    step = "setup"
+    try:
+        os.setsid()
+        _reset_signals()
+        _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
+        if cfg.cgroup_dir:
+            step = "cgroup"
+            with open(os.path.join(cfg.cgroup_dir, "cgroup.procs"), "w") as f:
+                f.write("0")
+        if cfg.isolate:
+            step = "namespaces"
+            _enter_new_namespaces(libc, cfg)
+        if cfg.memory_mode == "rlimit" and cfg.memory_limit:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (cfg.memory_limit, cfg.memory_limit))
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(stdout_w, 1)
+        os.dup2(stderr_w, 2)
+        step = "chdir"
+        os.chdir(cfg.cwd)
+        _close_fds_except((0, 1, 2, err_w))
+        step = "exec"
+        os.execve(cfg.exe, cfg.argv, cfg.env)
+    except BaseException as exc:  # noqa: BLE001 - report anything, then die
+        errno_ = getattr(exc, "errno", None)
+        os.write(err_w, json.dumps({"step": step, "errno": errno_, "error": str(exc)}).encode())
+    finally:
+        os._exit(127)
+
+
+# -------------------------------------------------------------- the shim
+
+
+def _now_iso() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1_000_000):06d}Z"
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+class Shim:
+    """One container's owner; see the module docstring."""
+
+    def __init__(self, cfg: ShimConfig) -> None:
+        self.cfg = cfg
+        self.libc = _libc()
+        self.main_pid = 0
+        self.main_status: int | None = None
+        self.started_at = ""
+        self.oom = False
+        self.kubelet_gone = False
+        self.kill_deadline: float | None = None
+        self.rss_pids: set[int] = set()
+        self.rss_rescan_at = 0.0
+        self.sel = selectors.DefaultSelector()
+        self.open_streams: set[str] = set()
+        self.wakeup_r, self.wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.log = CriLogWriter(cfg.log_path)
+
+    # -- set-up
+
+    def _install(self) -> None:
+        _prctl(self.libc, PR_SET_CHILD_SUBREAPER, 1)
+        _prctl(self.libc, PR_SET_PDEATHSIG, signal.SIGUSR2)
+        for signum in _SIGNALS:
+            signal.signal(signum, lambda *_: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.set_wakeup_fd(self.wakeup_w, warn_on_full_buffer=False)
+
+    def _spawn(self) -> str | None:
+        """Fork and exec the container; ``None`` on success, else the error."""
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            _exec_container(self.libc, self.cfg, out_w, err_w, fail_w)
+        for fd in (out_w, err_w, fail_w):
+            os.close(fd)
+        failure = _read_all(fail_r)
+        os.close(fail_r)
+        self.main_pid = pid
+        if failure:
+            os.close(out_r)
+            os.close(err_r)
+            os.waitpid(pid, 0)
+            return failure.decode(errors="replace")
+        self.started_at = _now_iso()
+        for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, stream)
+            self.open_streams.add(stream)
+        return None
+
+    def _report(self, payload: Mapping[str, Any]) -> None:
+        try:
+            os.write(self.cfg.report_fd, (json.dumps(payload) + "\n").encode())
+        except OSError:
+            pass  # the kubelet stopped listening; the lifeline will tell
+        finally:
+            os.close(self.cfg.report_fd)
+
+    # -- the loop
+
+    def run(self) -> int:
+        self._install()
+        self.sel.register(self.cfg.lifeline_fd, selectors.EVENT_READ, "lifeline")
+        self.sel.register(self.wakeup_r, selectors.EVENT_READ, "signal")
+        if os.getppid() != self.cfg.kubelet_pid:
+            self._report({"error": "kubelet exited before the container started"})
+            return 0
+        failure = self._spawn()
+        if failure is not None:
+            self._report({"error": failure})
+            return 0
+        self._report({"pid": self.main_pid, "started_at": self.started_at})
+        self._loop()
+        self._finish()
+        return 0
+
+    def _loop(self) -> None:
+        next_sample = time.monotonic()
+        drain_until: float | None = None
+        while True:
+            if self.main_status is not None:
+                drain_until = drain_until or time.monotonic() + _DRAIN_SECONDS
+                if not self.open_streams or time.monotonic() >= drain_until:
+                    return
+            timeout = self._timeout(next_sample, drain_until)
+            for key, _mask in self.sel.select(timeout):
+                self._on_ready(key.fileobj, key.data)  # type: ignore[arg-type]
+            if self._watching_rss() and time.monotonic() >= next_sample:
+                next_sample = time.monotonic() + self.cfg.rss_interval
+                self._check_rss()
+            if self.kill_deadline is not None and time.monotonic() > self.kill_deadline:
+                return  # a process that SIGKILL cannot end (D state): give up on it
+
+    def _timeout(self, next_sample: float, drain_until: float | None) -> float | None:
+        deadlines = [d for d in (drain_until, self.kill_deadline) if d is not None]
+        if self._watching_rss():
+            deadlines.append(next_sample)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _on_ready(self, fd: int, what: str) -> None:
+        if what == "signal":
+            self._on_signals()
+        elif what == "lifeline":
+            self._on_lifeline(fd)
+        else:
+            self._on_output(fd, what)
+
+    def _on_output(self, fd: int, stream: str) -> None:
+        try:
+            data = os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            return
+        if data:
+            self.log.feed(stream, data)
+            return
+        self.sel.unregister(fd)
+        os.close(fd)
+        self.log.flush(stream)
+        self.open_streams.discard(stream)
+
+    def _on_lifeline(self, fd: int) -> None:
+        if os.read(fd, 4096):
+            return  # nobody writes on the lifeline; ignore noise
+        self.sel.unregister(fd)
+        self._lost_kubelet()
+
+    def _lost_kubelet(self) -> None:
+        if not self.kubelet_gone:
+            self.kubelet_gone = True
+            self._kill_tree()
+
+    def _on_signals(self) -> None:
+        try:
+            received = os.read(self.wakeup_r, 4096)
+        except BlockingIOError:
+            return
+        for signum in set(received):
+            if signum == signal.SIGCHLD:
+                self._reap()
+            elif signum == signal.SIGTERM:
+                _killpg(self.main_pid, self.cfg.stop_signal)
+            elif signum == signal.SIGUSR1:
+                self._kill_tree()
+            elif signum == signal.SIGUSR2 and os.getppid() != self.cfg.kubelet_pid:
+                self._lost_kubelet()
+        self._reap()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.main_pid and self.main_status is None:
+                self.main_status = status
+                self._kill_tree()  # the container's init exited: so does the rest
+
+    # -- killing
+
+    def _kill_tree(self) -> None:
+        """SIGKILL every process of the container once; the loop reaps, and
+        :meth:`_finish` repeats until nothing is left."""
+        if self.kill_deadline is None:
+            self.kill_deadline = time.monotonic() + _KILL_DEADLINE_SECONDS
+        self._cgroup_kill()
+        _killpg(self.main_pid, signal.SIGKILL)
+        _signal_pids(tree_pids(os.getpid(), self.main_pid), signal.SIGKILL)
+
+    def _cgroup_kill(self) -> None:
+        if not self.cfg.cgroup_dir:
+            return
+        try:
+            with open(os.path.join(self.cfg.cgroup_dir, "cgroup.kill"), "w") as f:
+                f.write("1")
+        except OSError:
+            pass
+
+    def _kill_until_gone(self) -> None:
+        deadline = self.kill_deadline or time.monotonic() + _KILL_DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            self._reap()
+            left = tree_pids(os.getpid(), self.main_pid)
+            if not left:
+                self._reap()
+                return
+            _killpg(self.main_pid, signal.SIGKILL)
+            _signal_pids(left, signal.SIGKILL)
+            time.sleep(0.01)
+
+    # -- memory
+
+    def _watching_rss(self) -> bool:
+        return (
+            self.cfg.memory_mode == "rss"
+            and bool(self.cfg.memory_limit)
+            and self.main_status is None
+            and not self.oom
+        )
+
+    def _check_rss(self) -> None:
+        """Sample the tree's memory. The tree itself is re-discovered (a full
+        /proc scan) only every ``_RSS_RESCAN_SECONDS``; in between, the known
+        pids are re-read, which costs microseconds."""
+        now = time.monotonic()
+        if now >= self.rss_rescan_at:
+            self.rss_pids = tree_pids(os.getpid(), self.main_pid)
+            self.rss_rescan_at = now + _RSS_RESCAN_SECONDS
+        if _anon_rss(self.rss_pids) > (self.cfg.memory_limit or 0):
+            self.oom = True
+            self._kill_tree()
+
+    def _cgroup_oom(self) -> bool:
+        if not self.cfg.cgroup_dir:
+            return False
+        try:
+            with open(os.path.join(self.cfg.cgroup_dir, "memory.events")) as f:
+                events = dict(line.split() for line in f if line.strip())
+            return int(events.get("oom_kill", "0")) > 0
+        except (OSError, ValueError):
+            return False
+
+    # -- exit
+
+    def _finish(self) -> None:
+        self._kill_until_gone()
+        if self.main_status is None:  # gave up waiting: report what we know
+            self.main_status = signal.SIGKILL
+        self._drain_now()
+        self.log.close()
+        _write_atomic(self.cfg.status_path, json.dumps(self._status()))
+
+    def _drain_now(self) -> None:
+        """Copy what is still buffered in the output pipes (their writers are
+        dead, or ignored after the drain deadline) without blocking."""
+        for key in list(self.sel.get_map().values()):
+            if key.data not in ("stdout", "stderr"):
+                continue
+            for _ in range(1024):  # at most 64 MiB of backlog
+                if key.data not in self.open_streams:
+                    break
+                try:
+                    data = os.read(key.fd, _READ_SIZE)
+                except BlockingIOError:
+                    break
+                if not data:
+                    self._on_output(key.fd, key.data)  # EOF: close and flush
+                    break
+                self.log.feed(key.data, data)
+
+    def _status(self) -> dict[str, Any]:
+        status = self.main_status or 0
+        if os.WIFSIGNALED(status):
+            sig: int | None = os.WTERMSIG(status)
+            code = 128 + (sig or 0)
+        else:
+            sig, code = None, os.WEXITSTATUS(status)
+        oom = self.oom or self._cgroup_oom()
+        message = ""
+        if self.kubelet_gone:
+            message = "container killed: its kubelet exited (lifeline closed)"
+        elif oom and self.cfg.memory_mode == "rss":
+            message = f"memory use of the container's processes exceeded the limit of {self.cfg.memory_limit} bytes"
+        elif code != 0 and self.cfg.memory_mode == "rlimit":
+            message = "memory limit enforced with RLIMIT_AS: an allocation failure inside the container is not an OOM kill"
+        reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+        return {
+            "exit_code": code,
+            "signal": sig,
+            "reason": reason,
+            "message": message,
+            "oom_killed": oom,
+            "started_at": self.started_at,
+            "finished_at": _now_iso(),
+            "pid": self.main_pid,
+        }
+
+
+# ------------------------------------------------------------------ exec
+
+
+class ExecRunner:
+    """``shim.py exec``: one command in a running container, owning its tree.
+
+    The process exits with the command's exit code (128+N when a signal N
+    ended it); when the command's main process exits, whatever it left behind
+    is killed, so the caller's output pipes close. SIGTERM kills the tree and
+    exits 137 (the runtime's timeout), as does the kubelet's death.
+    """
+
+    def __init__(self, cfg: ExecConfig) -> None:
+        self.cfg = cfg
+        self.libc = _libc()
+        self.pid = 0
+
+    def run(self) -> int:
+        _prctl(self.libc, PR_SET_CHILD_SUBREAPER, 1)
+        _prctl(self.libc, PR_SET_PDEATHSIG, signal.SIGKILL)  # the calling thread blocks until we exit
+        if os.getppid() != self.cfg.kubelet_pid:
+            return 137
+        if self.cfg.ns_pid:
+            try:
+                _join_namespaces(self.libc, self.cfg.ns_pid)
+            except OSError as exc:
+                sys.stderr.write(f"cannot enter the container's namespaces (not running?): {exc}\n")
+                return 126
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        for signum in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._child()
+        return self._wait(wake_r)
+
+    def _child(self) -> None:
+        try:
+            os.setsid()
+            _reset_signals()
+            os.chdir(self.cfg.cwd)
+            os.closerange(3, 1 << 16)
+            os.execve(self.cfg.exe, self.cfg.argv, self.cfg.env)
+        except OSError as exc:
+            os.write(2, f"exec failed: {exc}\n".encode())
+        finally:
+            os._exit(127)
+
+    def _wait(self, wake_r: int) -> int:
+        sel = selectors.DefaultSelector()
+        sel.register(wake_r, selectors.EVENT_READ, "signal")
+        sel.register(self.cfg.lifeline_fd, selectors.EVENT_READ, "lifeline")
+        while True:
+            for key, _ in sel.select():
+                if key.data == "lifeline" and not os.read(self.cfg.lifeline_fd, 4096):
+                    return self._kill_all(137)
+                if key.data == "signal":
+                    received = os.read(wake_r, 4096)
+                    if signal.SIGTERM in received:
+                        return self._kill_all(137)
+            code = self._reap_main()
+            if code is not None:
+                return self._kill_all(code)
+
+    def _reap_main(self) -> int | None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid == 0:
+                return None
+            if pid == self.pid:
+                return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+    def _kill_all(self, code: int) -> int:
+        deadline = time.monotonic() + _KILL_DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            _killpg(self.pid, signal.SIGKILL)
+            left = tree_pids(os.getpid(), self.pid)
+            _signal_pids(left, signal.SIGKILL)
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            except ChildProcessError:
+                pass
+            if not left:
+                break
+            time.sleep(0.01)
+        return code
+
+
+# ---------------------------------------------------------------- probe
+
+
+def probe_namespaces() -> int:
+    """Exit 0 when this process can create private mount and UTS namespaces."""
+    libc = _libc()
+    try:
+        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
+        _mount(libc, None, "/", MS_REC | MS_PRIVATE)
+    except OSError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``shim.py run <config.json>`` | ``shim.py exec <json>`` | ``shim.py probe``."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["run"] and len(args) == 2:
+        with open(args[1]) as f:
+            cfg = ShimConfig.from_json(f.read())
+        return Shim(cfg).run()
+    if args[:1] == ["exec"] and len(args) == 2:
+        return ExecRunner(ExecConfig.from_json(args[1])).run()
+    if args[:1] == ["probe"]:
+        return probe_namespaces()
+    sys.stderr.write("usage: shim.py run <config.json> | exec <json> | probe\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
