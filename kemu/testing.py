@@ -63,3 +63,28 @@ def running_apiserver(root: Path, *extra_args: str) -> Iterator[ApiServerProcess
     finally:
         server.stop()
         server.kill()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` in the process tree (children,
+    grandchildren ...), read from /proc."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out

@@ -528,6 +528,8 @@ class _Launch:
     memory: int | None
     cpu: float | None
     stop_signal: int
+    listen: tuple[str, int] | None = None
+    """Where a built-in server will listen: start() returns once it does."""
 
 
 class ContainerHandle:
@@ -669,6 +671,22 @@ class ContainerHandle:
         if self._cgroup_dir is not None:
             _CgroupV2.remove(self._cgroup_dir)
         return status
+
+
+def _await_listening(handle: ContainerHandle, host: str, port: int, timeout: float = 5.0) -> bool:
+    """Wait until a built-in server accepts connections (real nginx is
+    listening within milliseconds of its start; a Python server takes a
+    little longer, and a pod reported Running should already answer)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and handle.poll() is None:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.01)
+    return False
 
 
 def _read_status(path: Path) -> ExitStatus | None:
@@ -829,6 +847,8 @@ class ContainerRuntime:
             raise
         with self._lock:
             self._handles[hex_id] = handle
+        if launch.listen is not None:
+            _await_listening(handle, *launch.listen)
         self._log.info(
             "container started",
             pod=f"{pod_namespace}/{pod_name}",
@@ -970,6 +990,7 @@ class ContainerRuntime:
         except ValueError as exc:
             raise _oci_error(str(exc)) from None
         if port is not None:
+            launch.listen = (pod_ip, port)
             problem = check_bind_permission(port)
             if problem:
                 name = container.get("name", "")

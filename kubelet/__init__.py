@@ -1,0 +1,1 @@
+"""kubelet: filled by later issues."""

@@ -1,0 +1,243 @@
+"""What a container sees: its environment and its volumes.
+
+Environment, in Kubernetes' order: service variables (``WEB_SERVICE_HOST``,
+``WEB_SERVICE_PORT`` ... for services that existed when the container
+started, when ``enableServiceLinks`` is on), then ``envFrom``, then ``env``
+(later wins), with ``$(VAR)`` references to earlier variables expanded and
+``valueFrom`` resolved: ``fieldRef`` (the downward API), ``resourceFieldRef``,
+``configMapKeyRef``.
+
+Volumes are directories under the pod's directory: ``emptyDir`` (removed
+with the pod), ``configMap`` (files written from the ConfigMap, rewritten
+when it changes), ``downwardAPI`` (labels/annotations files). ``hostPath`` is
+refused with a clear message: kemu runs on your machine, and a pod that
+could mount any host path could damage it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kemu.api.quantity import parse_quantity
+from kubelet.runtime import Mount, expand_vars
+
+__all__ = ["EnvError", "VolumeError", "container_env", "service_env", "prepare_volumes", "container_mounts"]
+
+Obj = dict[str, Any]
+ConfigMapGetter = Callable[[str, str], Obj | None]
+"""``(namespace, name) -> ConfigMap`` or None."""
+
+
+class EnvError(ValueError):
+    """An env var that cannot be resolved (``CreateContainerConfigError``)."""
+
+
+class VolumeError(ValueError):
+    """A volume that cannot be set up (``FailedMount``)."""
+
+
+def _field_ref(pod: Obj, path: str, node_ip: str) -> str:
+    meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
+    simple = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", ""),
+        "metadata.uid": meta.get("uid", ""),
+        "spec.nodeName": spec.get("nodeName", ""),
+        "spec.serviceAccountName": spec.get("serviceAccountName", "default"),
+        "status.podIP": status.get("podIP", ""),
+        "status.podIPs": status.get("podIP", ""),
+        "status.hostIP": node_ip,
+        "status.hostIPs": node_ip,
+    }
+    if path in simple:
+        return str(simple[path])
+    m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
+    if m:
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    raise EnvError(f"unsupported fieldRef fieldPath {path!r}")
+
+
+def _resource_ref(container: Obj, ref: Obj, node_allocatable: Obj) -> str:
+    resource = ref.get("resource", "")
+    kind, _, name = resource.partition(".")
+    res = (container.get("resources") or {}).get(kind) or {}
+    value = res.get(name)
+    if value is None and kind == "limits":
+        value = node_allocatable.get(name)
+    if value is None:
+        return "0"
+    divisor = parse_quantity(ref.get("divisor") or "1")
+    amount = parse_quantity(value) / divisor
+    return str(math.ceil(amount))
+
+
+def service_env(services: list[Obj]) -> dict[str, str]:
+    """The ``{SVCNAME}_SERVICE_HOST`` family of variables for ``services``
+    (those of the pod's namespace), as the kubelet injects them."""
+    env: dict[str, str] = {}
+    for svc in services:
+        spec = svc.get("spec", {})
+        ip = spec.get("clusterIP")
+        if not ip or ip == "None":
+            continue
+        prefix = svc["metadata"]["name"].upper().replace("-", "_")
+        ports = spec.get("ports") or []
+        if not ports:
+            continue
+        env[f"{prefix}_SERVICE_HOST"] = ip
+        env[f"{prefix}_SERVICE_PORT"] = str(ports[0]["port"])
+        for p in ports:
+            if p.get("name"):
+                env[f"{prefix}_SERVICE_PORT_{p['name'].upper().replace('-', '_')}"] = str(p["port"])
+            proto = p.get("protocol", "TCP")
+            base = f"{prefix}_PORT_{p['port']}_{proto}"
+            env[base] = f"{proto.lower()}://{ip}:{p['port']}"
+            env[f"{base}_PROTO"] = proto.lower()
+            env[f"{base}_PORT"] = str(p["port"])
+            env[f"{base}_ADDR"] = ip
+        first = ports[0]
+        env[f"{prefix}_PORT"] = f"{first.get('protocol', 'TCP').lower()}://{ip}:{first['port']}"
+    return env
+
+
+def container_env(
+    pod: Obj,
+    container: Obj,
+    *,
+    node_ip: str,
+    services: list[Obj],
+    get_configmap: ConfigMapGetter,
+    node_allocatable: Obj | None = None,
+) -> dict[str, str]:
+    """The container's environment; raises :class:`EnvError` when a
+    reference cannot be resolved."""
+    ns = pod["metadata"].get("namespace", "default")
+    env: dict[str, str] = {}
+    if pod.get("spec", {}).get("enableServiceLinks", True):
+        env.update(service_env(services))
+    for source in container.get("envFrom") or []:
+        ref = source.get("configMapRef")
+        if ref:
+            cm = get_configmap(ns, ref["name"])
+            if cm is None:
+                if ref.get("optional"):
+                    continue
+                raise EnvError(f'configmap "{ref["name"]}" not found')
+            prefix = source.get("prefix", "")
+            for k, v in (cm.get("data") or {}).items():
+                env[prefix + k] = str(v)
+    for var in container.get("env") or []:
+        name = var["name"]
+        if "value" in var:
+            env[name] = expand_vars(str(var.get("value") or ""), env)
+            continue
+        vf = var.get("valueFrom") or {}
+        if "fieldRef" in vf:
+            env[name] = _field_ref(pod, vf["fieldRef"]["fieldPath"], node_ip)
+        elif "resourceFieldRef" in vf:
+            env[name] = _resource_ref(container, vf["resourceFieldRef"], node_allocatable or {})
+        elif "configMapKeyRef" in vf:
+            ref = vf["configMapKeyRef"]
+            cm = get_configmap(ns, ref["name"])
+            value = None if cm is None else (cm.get("data") or {}).get(ref["key"])
+            if value is None:
+                if ref.get("optional"):
+                    continue
+                what = f'configmap "{ref["name"]}" not found' if cm is None else f'couldn\'t find key {ref["key"]} in ConfigMap {ns}/{ref["name"]}'
+                raise EnvError(what)
+            env[name] = str(value)
+        elif "secretKeyRef" in vf:
+            raise EnvError(f'secret "{vf["secretKeyRef"].get("name")}" not found (kemu does not serve Secrets)')
+        else:
+            env[name] = ""
+    return env
+
+
+def prepare_volumes(pod: Obj, pod_dir: Path, get_configmap: ConfigMapGetter) -> dict[str, Path]:
+    """Create (or refresh) every volume of ``pod`` under ``pod_dir/volumes``;
+    returns volume name -> host directory."""
+    out: dict[str, Path] = {}
+    ns = pod["metadata"].get("namespace", "default")
+    for vol in pod.get("spec", {}).get("volumes") or []:
+        name = vol["name"]
+        path = pod_dir / "volumes" / name
+        if "emptyDir" in vol:
+            path.mkdir(parents=True, exist_ok=True)
+        elif "configMap" in vol:
+            _write_configmap(vol["configMap"], ns, path, get_configmap)
+        elif "downwardAPI" in vol:
+            _write_downward(vol["downwardAPI"], pod, path)
+        elif "hostPath" in vol:
+            raise VolumeError(
+                f'hostPath volume "{name}" is not allowed in kemu: pods run on your own machine; '
+                "use an emptyDir or a configMap volume"
+            )
+        else:
+            kind = next((k for k in vol if k != "name"), "unknown")
+            raise VolumeError(f'volume "{name}": {kind} volumes are not supported by kemu (emptyDir, configMap, downwardAPI are)')
+        out[name] = path
+    return out
+
+
+def _write_files(path: Path, files: dict[str, str], mode: int) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for rel, content in files.items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text() != content:
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(content)
+            tmp.chmod(mode)
+            tmp.replace(target)
+        wanted.add(target)
+    for existing in path.rglob("*"):
+        if existing.is_file() and existing not in wanted:
+            existing.unlink()
+
+
+def _write_configmap(source: Obj, ns: str, path: Path, get_configmap: ConfigMapGetter) -> None:
+    cm = get_configmap(ns, source.get("name", ""))
+    if cm is None:
+        if source.get("optional"):
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        raise VolumeError(f'configmap "{source.get("name")}" not found')
+    data = {k: str(v) for k, v in (cm.get("data") or {}).items()}
+    if source.get("items"):
+        files = {}
+        for item in source["items"]:
+            if item["key"] not in data:
+                raise VolumeError(f'configmap "{source.get("name")}" has no key "{item["key"]}"')
+            files[item["path"]] = data[item["key"]]
+    else:
+        files = data
+    _write_files(path, files, int(source.get("defaultMode", 0o644)))
+
+
+def _write_downward(source: Obj, pod: Obj, path: Path) -> None:
+    files = {}
+    for item in source.get("items") or []:
+        ref = (item.get("fieldRef") or {}).get("fieldPath", "")
+        meta = pod["metadata"]
+        if ref in ("metadata.labels", "metadata.annotations"):
+            values = meta.get(ref.split(".")[1]) or {}
+            files[item["path"]] = "".join(f'{k}="{v}"\n' for k, v in sorted(values.items()))
+        elif ref:
+            files[item["path"]] = _field_ref(pod, ref, "")
+    _write_files(path, files, int(source.get("defaultMode", 0o644)))
+
+
+def container_mounts(container: Obj, volumes: dict[str, Path]) -> list[Mount]:
+    """The container's ``volumeMounts`` resolved to host directories."""
+    mounts = []
+    for vm in container.get("volumeMounts") or []:
+        host = volumes.get(vm["name"])
+        if host is None:
+            raise VolumeError(f'volumeMount "{vm["name"]}" refers to no volume of the pod')
+        mounts.append(Mount(host, vm["mountPath"], bool(vm.get("readOnly")), vm.get("subPath", "")))
+    return mounts
