@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from apiserver.allocators import ServiceAllocator
 from apiserver.registry import AdmissionConfig, Registry
 from apiserver.server import ApiServer, ServerConfig, install_signal_handlers
 from apiserver.store import Store
@@ -27,6 +28,8 @@ from kemu import log
               help="Toleration added to every pod for node.kubernetes.io/not-ready:NoExecute (Kubernetes: 300).")
 @click.option("--default-unreachable-toleration-seconds", type=int, default=2,
               help="Toleration added to every pod for node.kubernetes.io/unreachable:NoExecute (Kubernetes: 300).")
+@click.option("--service-cluster-ip-range", default="127.96.0.0/16", help="Where Service ClusterIPs come from.")
+@click.option("--service-node-port-range", default="30000-32767", help="Where NodePorts come from.")
 @click.option("--log-level", type=click.Choice(log.LEVELS), default="info")
 def main(
     data_dir: Path,
@@ -38,15 +41,23 @@ def main(
     history_size: int,
     default_not_ready_toleration_seconds: int,
     default_unreachable_toleration_seconds: int,
+    service_cluster_ip_range: str,
+    service_node_port_range: str,
     log_level: str,
 ) -> None:
     """Run the kemu apiserver."""
     log.configure("apiserver", level=log_level)
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(data_dir / "kemu.db", synchronous=sync, history_size=history_size)
+    try:
+        lo, hi = (int(p) for p in service_node_port_range.split("-"))
+        allocator = ServiceAllocator(store, cidr=service_cluster_ip_range, node_ports=(lo, hi))
+    except ValueError as exc:
+        raise click.BadParameter(f"bad service range: {exc}") from None
     admission = AdmissionConfig(
         default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+        mutators=[allocator],
     )
     registry = Registry(store, admission=admission)
     server = ApiServer(
