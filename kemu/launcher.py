@@ -1,0 +1,225 @@
+"""The local launcher behind ``kemu up``: a whole cluster as separate processes.
+
+``kemu up`` starts, in order, the apiserver, the controller manager, the
+scheduler, and per node a kubelet (and a kube-proxy), each a separate
+``python -m <component>`` process writing JSON log lines to
+``<data-dir>/logs/<name>.log``. It records what it started in
+``<data-dir>/cluster.json`` (pids, addresses, node names) so that later
+commands (``kemu down``, ``kemu node kill node-2``) act on the real processes
+with real signals: the same effect a user gets from ``kill -9 <pid>``.
+
+In the foreground, the launcher tails every log file into one labelled
+stream and stops the cluster on Ctrl-C. Detached (``-d``), the components
+run in their own session and the launcher exits once the nodes are Ready.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kemu.client import Client
+from kemu.procs import Proc, pid_alive, spawn, wait_for
+
+__all__ = ["ClusterSpec", "LocalCluster", "load_state", "node_ip", "ClusterState"]
+
+
+def node_ip(index: int) -> str:
+    """The InternalIP of the index-th node (from 1): ``127.0.1.<index>``."""
+    if not 1 <= index <= 254:
+        raise ValueError("node index must be between 1 and 254")
+    return f"127.0.1.{index}"
+
+
+@dataclass
+class ClusterSpec:
+    """What ``kemu up`` starts."""
+
+    data_dir: Path
+    nodes: int = 3
+    api_port: int = 7100
+    """Request port; the watch port is the next one."""
+    bind_host: str = "127.0.0.1"
+    node_monitor_grace_period: float = 2.0
+    toleration_seconds: int = 2
+    heartbeat_interval: float = 0.3
+    log_level: str = "info"
+    with_proxy: bool = False
+    with_dns: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def server(self) -> str:
+        return f"tcp://{self.bind_host}:{self.api_port}"
+
+    @property
+    def watch(self) -> str:
+        return f"tcp://{self.bind_host}:{self.api_port + 1}"
+
+    def node_name(self, index: int) -> str:
+        return f"node-{index}"
+
+
+@dataclass
+class ClusterState:
+    """``cluster.json``: what is running, for later commands."""
+
+    server: str
+    data_dir: str
+    pids: dict[str, int]
+    """Process name (``kubelet-node-2``) to pid."""
+    nodes: dict[str, dict[str, Any]]
+    """Node name to ``{"ip": ..., "index": ...}``."""
+    spec: dict[str, Any]
+
+    def save(self, data_dir: Path) -> None:
+        tmp = data_dir / "cluster.json.tmp"
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(data_dir / "cluster.json")
+
+
+def load_state(data_dir: Path) -> ClusterState:
+    path = data_dir / "cluster.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no cluster found in {data_dir} (run `kemu up` first)") from None
+    return ClusterState(**data)
+
+
+class LocalCluster:
+    """Starts and stops the processes of one local cluster."""
+
+    def __init__(self, spec: ClusterSpec, *, detach: bool = False):
+        self.spec = spec
+        self.detach = detach
+        self.data_dir = spec.data_dir
+        self.log_dir = spec.data_dir / "logs"
+        self.procs: dict[str, Proc] = {}
+        self.state = ClusterState(
+            server=spec.server,
+            data_dir=str(spec.data_dir),
+            pids={},
+            nodes={spec.node_name(i): {"ip": node_ip(i), "index": i} for i in range(1, spec.nodes + 1)},
+            spec={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
+        )
+
+    # -- component command lines ---------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        return {"KEMU_LOG_LEVEL": self.spec.log_level, **self.spec.extra_env}
+
+    def apiserver_args(self) -> list[str]:
+        s = self.spec
+        return [
+            "apiserver",
+            "--data-dir", str(s.data_dir / "apiserver"),
+            "--listen", s.server,
+            "--watch-listen", s.watch,
+            "--heartbeat-interval", str(s.heartbeat_interval),
+            "--default-not-ready-toleration-seconds", str(s.toleration_seconds),
+            "--default-unreachable-toleration-seconds", str(s.toleration_seconds),
+        ]
+
+    def controllermanager_args(self) -> list[str]:
+        return [
+            "controllermanager",
+            "--server", self.spec.server,
+            "--node-monitor-grace-period", str(self.spec.node_monitor_grace_period),
+        ]
+
+    def scheduler_args(self) -> list[str]:
+        return ["scheduler", "--server", self.spec.server]
+
+    def kubelet_args(self, node: str) -> list[str]:
+        info = self.state.nodes[node]
+        return [
+            "kubelet",
+            "--server", self.spec.server,
+            "--node", node,
+            "--node-ip", info["ip"],
+            "--root-dir", str(self.data_dir / "nodes" / node),
+        ]
+
+    def kubeproxy_args(self, node: str) -> list[str]:
+        return ["kubeproxy", "--server", self.spec.server, "--node", node]
+
+    def dns_args(self) -> list[str]:
+        return ["kemu.dns", "--server", self.spec.server]
+
+    # -- starting and stopping -----------------------------------------------------------
+
+    def _start(self, name: str, args: list[str]) -> Proc:
+        proc = spawn(name, args, self.log_dir / f"{name}.log", env=self._env(), new_session=True)
+        self.procs[name] = proc
+        self.state.pids[name] = proc.pid
+        self.state.save(self.data_dir)
+        return proc
+
+    def start(self, *, timeout: float = 30.0, on_progress: Callable[[str], None] = lambda _m: None) -> None:
+        """Start every component and wait until all nodes are Ready."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._start("apiserver", self.apiserver_args())
+        with Client(self.spec.server, timeout=1.0) as probe:
+            wait_for(lambda: probe.ping(timeout=0.5), timeout, message="the apiserver")
+            on_progress(f"apiserver listening on {self.spec.server}")
+            self._start("controllermanager", self.controllermanager_args())
+            self._start("scheduler", self.scheduler_args())
+            if self.spec.with_dns:
+                self._start("dns", self.dns_args())
+            for node in self.state.nodes:
+                self.start_node(node)
+            wait_for(lambda: self._all_nodes_ready(probe), timeout, interval=0.05, message="every node to be Ready")
+        on_progress(f"{len(self.state.nodes)} nodes Ready")
+
+    def start_node(self, node: str) -> None:
+        """A fresh kubelet (and kube-proxy) for ``node``."""
+        self._start(f"kubelet-{node}", self.kubelet_args(node))
+        if self.spec.with_proxy:
+            self._start(f"kubeproxy-{node}", self.kubeproxy_args(node))
+
+    def _all_nodes_ready(self, client: Client) -> bool:
+        nodes = client.list("Node", timeout=1.0)["items"]
+        ready = {
+            n["metadata"]["name"]
+            for n in nodes
+            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", []))
+        }
+        return set(self.state.nodes) <= ready
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop nodes first (so their pods stop), then the control plane."""
+        order = sorted(self.procs, key=lambda n: (not n.startswith(("kubelet", "kubeproxy")), n != "apiserver", n))
+        for name in order:
+            self.procs[name].stop(grace)
+        stop_pids(self.state.pids, grace)
+
+
+def stop_pids(pids: dict[str, int], grace: float = 5.0) -> list[str]:
+    """SIGTERM every pid still alive, wait, then SIGKILL; nodes first. Returns
+    the names that had to be killed. Works from any process (``kemu down``)."""
+    order = sorted(pids, key=lambda n: (not n.startswith(("kubelet", "kubeproxy")), n == "apiserver", n))
+    for name in order:
+        _signal(pids[name], signal.SIGCONT)
+        _signal(pids[name], signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids.values()):
+        time.sleep(0.05)
+    killed = [n for n, p in pids.items() if pid_alive(p)]
+    for name in killed:
+        _signal(pids[name], signal.SIGKILL)
+    return killed
+
+
+def _signal(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
