@@ -118,7 +118,7 @@ class ApiServer:
         try:
             while not self._stop.is_set():
                 timeout_ms = max(0.0, (next_heartbeat - time.monotonic()) * 1000)
-                if poller.poll(min(timeout_ms, 200)):
+                if poller.poll(int(min(timeout_ms, 200))):
                     self._serve_batch()
                 if time.monotonic() >= next_heartbeat:
                     self._heartbeat()

@@ -27,6 +27,8 @@ is :func:`~kemu.api.errors.gone` (410), and the watcher relists.
 
 from __future__ import annotations
 
+import builtins
+
 import bisect
 import sqlite3
 from collections.abc import Iterator
@@ -208,14 +210,14 @@ class Store:
         """The stored object (do not mutate it: copy first), or None."""
         return self._objects.get(kind, {}).get(namespace, {}).get(name)
 
-    def list(self, kind: str, namespace: str | None = None) -> list[Obj]:
+    def list(self, kind: str, namespace: str | None = None) -> builtins.list[Obj]:
         """Stored objects of ``kind`` (in one namespace, or all when None)."""
         by_ns = self._objects.get(kind, {})
         if namespace is not None:
             return list(by_ns.get(namespace, {}).values())
         return [obj for objs in by_ns.values() for obj in objs.values()]
 
-    def pods_on_node(self, node: str) -> list[Obj]:
+    def pods_on_node(self, node: str) -> builtins.list[Obj]:
         return list(self._pods_by_node.get(node, {}).values())
 
     def count(self, kind: str) -> int:
@@ -286,7 +288,7 @@ class Store:
 
     # -- history ---------------------------------------------------------------
 
-    def changes_since(self, rv: int, kind: str | None = None) -> list[Change]:
+    def changes_since(self, rv: int, kind: str | None = None) -> builtins.list[Change]:
         """Committed changes after ``rv`` (of ``kind`` when given), oldest first.
 
         Raises 410 Expired when ``rv`` is older than what the history holds.

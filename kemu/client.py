@@ -191,18 +191,17 @@ class Client:
         field_selector: str | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
+        timeout: float | None = None,
     ) -> Obj:
         """The ``<Kind>List`` dict: ``items`` and ``metadata.resourceVersion``."""
         ns = None if all_namespaces else self._ns(kind, namespace)
-        return self.call(
-            "list",
-            kind,
-            ns,
-            label_selector=label_selector or None,
-            field_selector=field_selector or None,
-            limit=limit,
-            **{"continue": continue_token},
-        )
+        opts: dict[str, Any] = {
+            "label_selector": label_selector or None,
+            "field_selector": field_selector or None,
+            "limit": limit,
+            "continue": continue_token,
+        }
+        return self.call("list", kind, ns, timeout=timeout, **opts)
 
     def update(self, obj: Obj, *, dry_run: bool = False) -> Obj:
         kind = obj["kind"]

@@ -27,6 +27,8 @@ must never be mutated: copy before changing.
 
 from __future__ import annotations
 
+import builtins
+
 import threading
 import time
 from collections.abc import Callable
@@ -174,15 +176,15 @@ class Informer:
     def get_by_name(self, namespace: str | None, name: str) -> Obj | None:
         return self.get(f"{namespace}/{name}" if namespace else name)
 
-    def list(self) -> list[Obj]:
+    def list(self) -> builtins.list[Obj]:
         with self._lock:
             return list(self._items.values())
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         with self._lock:
             return list(self._items)
 
-    def by_index(self, index: str, value: str) -> list[Obj]:
+    def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         """Objects filed under ``value`` in ``index`` (``namespace``, ``node``, ``owner``...)."""
         with self._lock:
             keys = self._index[index].get(value, ())

@@ -30,11 +30,11 @@ from kemu.procs import Proc, pid_alive, spawn, wait_for
 __all__ = ["ClusterSpec", "LocalCluster", "load_state", "node_ip", "ClusterState"]
 
 
-def node_ip(index: int) -> str:
+def node_ip(index: int, prefix: str = "127.0.1") -> str:
     """The InternalIP of the index-th node (from 1): ``127.0.1.<index>``."""
     if not 1 <= index <= 254:
         raise ValueError("node index must be between 1 and 254")
-    return f"127.0.1.{index}"
+    return f"{prefix}.{index}"
 
 
 @dataclass
@@ -52,6 +52,12 @@ class ClusterSpec:
     log_level: str = "info"
     with_proxy: bool = False
     with_dns: bool = False
+    node_ip_prefix: str = "127.0.1"
+    """Nodes get ``<prefix>.1``, ``<prefix>.2`` ..."""
+    cluster_cidr: str = "127.244.0.0/16"
+    """Pod IPs: each node gets a /24 of it."""
+    service_cidr: str = "127.96.0.0/16"
+    """Service ClusterIPs."""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -106,7 +112,7 @@ class LocalCluster:
             server=spec.server,
             data_dir=str(spec.data_dir),
             pids={},
-            nodes={spec.node_name(i): {"ip": node_ip(i), "index": i} for i in range(1, spec.nodes + 1)},
+            nodes={spec.node_name(i): {"ip": node_ip(i, spec.node_ip_prefix), "index": i} for i in range(1, spec.nodes + 1)},
             spec={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
         )
 
@@ -125,6 +131,7 @@ class LocalCluster:
             "--heartbeat-interval", str(s.heartbeat_interval),
             "--default-not-ready-toleration-seconds", str(s.toleration_seconds),
             "--default-unreachable-toleration-seconds", str(s.toleration_seconds),
+            "--service-cluster-ip-range", s.service_cidr,
         ]
 
     def controllermanager_args(self) -> list[str]:
@@ -132,6 +139,7 @@ class LocalCluster:
             "controllermanager",
             "--server", self.spec.server,
             "--node-monitor-grace-period", str(self.spec.node_monitor_grace_period),
+            "--cluster-cidr", self.spec.cluster_cidr,
         ]
 
     def scheduler_args(self) -> list[str]:
@@ -177,6 +185,25 @@ class LocalCluster:
                 self.start_node(node)
             wait_for(lambda: self._all_nodes_ready(probe), timeout, interval=0.05, message="every node to be Ready")
         on_progress(f"{len(self.state.nodes)} nodes Ready")
+
+    def start_component(self, name: str) -> Proc:
+        """(Re)start one component by its process name: ``apiserver``,
+        ``scheduler``, ``controllermanager``, ``dns``, ``kubelet-node-2``,
+        ``kubeproxy-node-2``."""
+        fixed = {
+            "apiserver": self.apiserver_args,
+            "controllermanager": self.controllermanager_args,
+            "scheduler": self.scheduler_args,
+            "dns": self.dns_args,
+        }
+        if name in fixed:
+            return self._start(name, fixed[name]())
+        role, _, node = name.partition("-")
+        if node in self.state.nodes and role == "kubelet":
+            return self._start(name, self.kubelet_args(node))
+        if node in self.state.nodes and role == "kubeproxy":
+            return self._start(name, self.kubeproxy_args(node))
+        raise ValueError(f"unknown component {name!r}")
 
     def start_node(self, node: str) -> None:
         """A fresh kubelet (and kube-proxy) for ``node``."""

@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kemu.client import Client
 from kemu.procs import Proc, spawn, wait_for
 
-__all__ = ["ApiServerProcess", "running_apiserver"]
+if TYPE_CHECKING:
+    from kemu.launcher import LocalCluster
+
+__all__ = ["ApiServerProcess", "running_apiserver", "running_cluster", "descendants", "free_port_pair"]
 
 
 class ApiServerProcess:
@@ -88,3 +92,46 @@ def descendants(pid: int) -> set[int]:
                 out.add(child)
                 todo.append(child)
     return out
+
+
+def free_port_pair() -> int:
+    """A TCP port ``p`` on 127.0.0.1 such that ``p`` and ``p + 1`` are free
+    (the apiserver's request and watch ports)."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return int(port)
+    raise RuntimeError("no free port pair found")
+
+
+@contextmanager
+def running_cluster(root: Path, *, nodes: int = 3, **spec: object) -> Iterator["LocalCluster"]:
+    """A whole local cluster (``kemu up`` in-process) on free ports and
+    address ranges of its own, stopped at the end whatever happens. Node,
+    pod and service addresses are kept apart from the default ones so a
+    user's own cluster on the same machine is never disturbed."""
+    from kemu.launcher import ClusterSpec, LocalCluster
+
+    defaults: dict[str, object] = {
+        "node_ip_prefix": "127.0.2",
+        "cluster_cidr": "127.245.0.0/16",
+        "service_cidr": "127.97.0.0/16",
+        "log_level": "debug",
+    }
+    defaults.update(spec)
+    cluster = LocalCluster(ClusterSpec(data_dir=root, nodes=nodes, api_port=free_port_pair(), **defaults))  # type: ignore[arg-type]
+    try:
+        cluster.start(timeout=30)
+        yield cluster
+    finally:
+        cluster.stop(grace=3)
