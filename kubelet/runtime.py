@@ -532,6 +532,118 @@ class _Launch:
     """Where a built-in server will listen: start() returns once it does."""
 
 
+class _ForkedShim:
+    """A shim forked by the zygote, with the part of ``subprocess.Popen``'s
+    interface the handle uses. It is not our child (the zygote is its
+    parent, and the kernel reaps it), so liveness is read from /proc, with
+    the process start time guarding against pid reuse; its exit code is not
+    known (the container's is, from ``status.json``)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._start = _proc_start_ticks(pid)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _alive(self.pid, self._start):
+            self.returncode = 0
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"shim {self.pid}", timeout or 0.0)
+            time.sleep(0.01)
+        return 0
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class _Zygote:
+    """The runtime's fork server for shims (see ``shim.zygote``): one
+    long-lived ``shim.py zygote`` process, started on first use and again if
+    it died; requests are serialised by a lock (each takes about a
+    millisecond)."""
+
+    def __init__(self, lifeline_r: int, log_path: Path) -> None:
+        self._lifeline_r = lifeline_r
+        self._log_path = log_path
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            with open(self._log_path, "ab") as log:
+                self._proc = subprocess.Popen(
+                    [sys.executable, *_PYTHON_FLAGS, str(_SHIM_PATH), "zygote"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    pass_fds=(self._lifeline_r,),
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        return self._proc
+
+    def spawn(self, config: Path, report_fifo: Path, log: Path) -> _ForkedShim:
+        """Fork a shim for ``config``; raises ``OSError`` if the zygote fails."""
+        request = json.dumps({"config": str(config), "report": str(report_fifo), "log": str(log)}) + "\n"
+        with self._lock:
+            for attempt in (1, 2):
+                proc = self._ensure()
+                assert proc.stdin is not None and proc.stdout is not None
+                try:
+                    proc.stdin.write(request.encode())
+                    proc.stdin.flush()
+                    line = _readline_timeout(proc.stdout.fileno(), _START_TIMEOUT)
+                except OSError:
+                    line = b""
+                if line.strip().isdigit():
+                    return _ForkedShim(int(line))
+                proc.kill()
+                proc.wait(_KILL_WAIT)
+        raise OSError("the shim zygote did not answer")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                assert self._proc.stdin is not None
+                try:
+                    self._proc.stdin.close()
+                    self._proc.wait(_KILL_WAIT)
+                except (OSError, subprocess.TimeoutExpired):
+                    self._proc.kill()
+                    self._proc.wait(_KILL_WAIT)
+
+
+def _readline_timeout(fd: int, timeout: float) -> bytes:
+    """One line from ``fd`` (a pipe), or what came before ``timeout``."""
+    import selectors
+
+    buf = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while not buf.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sel.select(remaining):
+                break
+            chunk = os.read(fd, 64)
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
 class ContainerHandle:
     """A started container. Thread-safe; every method is bounded in time
     (except ``wait(None)``, which waits for the exit).
@@ -562,7 +674,7 @@ class ContainerHandle:
         self,
         *,
         runtime: ContainerRuntime,
-        popen: subprocess.Popen[bytes],
+        popen: subprocess.Popen[bytes] | _ForkedShim,
         container_id: str,
         pid: int,
         started_at: datetime,
@@ -742,6 +854,7 @@ class ContainerRuntime:
         # The lifeline: the write end stays here (non-inheritable, never
         # passed on); every shim inherits the read end and dies on its EOF.
         self._lifeline_r, self._lifeline_w = os.pipe()
+        self._zygote = _Zygote(self._lifeline_r, self.root_dir / "zygote.log")
 
     # -- host capabilities (probed once, lazily)
 
@@ -1019,7 +1132,10 @@ class ContainerRuntime:
         cgroup_dir = None
         if cgroup is not None and (launch.memory is not None or launch.cpu is not None):
             cgroup_dir = cgroup.create(hex_id, launch.memory, launch.cpu)
-        report_r, report_w = os.pipe()
+        report_fifo = state_dir / "report.fifo"
+        os.mkfifo(report_fifo, 0o600)
+        # Read-write, so the FIFO never reports EOF before the shim opens it.
+        report_r = os.open(report_fifo, os.O_RDWR | os.O_NONBLOCK)
         cfg = ShimConfig(
             container_id=hex_id,
             exe=launch.exe,
@@ -1029,7 +1145,7 @@ class ContainerRuntime:
             log_path=str(ident["log_path"]),
             status_path=str(state_dir / "status.json"),
             lifeline_fd=self._lifeline_r,
-            report_fd=report_w,
+            report_fd=-1,  # the zygote opens the FIFO for the shim
             kubelet_pid=os.getpid(),
             stop_signal=launch.stop_signal,
             memory_limit=launch.memory,
@@ -1044,19 +1160,7 @@ class ContainerRuntime:
         with os.fdopen(fd, "w") as f:
             f.write(cfg.to_json())
         try:
-            with open(state_dir / "shim.log", "ab") as shim_log:
-                popen = subprocess.Popen(
-                    [sys.executable, *_PYTHON_FLAGS, str(_SHIM_PATH), "run", str(config_path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=shim_log,
-                    stderr=shim_log,
-                    pass_fds=(self._lifeline_r, report_w),
-                    start_new_session=True,
-                    close_fds=True,
-                )
-        finally:
-            os.close(report_w)
-        try:
+            popen = self._zygote.spawn(config_path, report_fifo, state_dir / "shim.log")
             report = _read_report(report_r, popen, state_dir)
         finally:
             os.close(report_r)
@@ -1199,6 +1303,7 @@ class ContainerRuntime:
             t.start()
         for t in threads:
             t.join(grace_seconds + 2 * _KILL_WAIT)
+        self._zygote.close()
         os.close(self._lifeline_w)
         os.close(self._lifeline_r)
 
@@ -1312,8 +1417,10 @@ def _search_path(name: str, path_env: str, to_host: Callable[[str], str]) -> str
     return None
 
 
-def _read_report(fd: int, popen: subprocess.Popen[bytes], state_dir: Path) -> dict[str, Any]:
-    """The shim's one-line start report; bounded by ``_START_TIMEOUT``."""
+def _read_report(fd: int, popen: _ForkedShim, state_dir: Path) -> dict[str, Any]:
+    """The shim's one-line start report; bounded by ``_START_TIMEOUT``. The
+    FIFO is open read-write here (no EOF), so a shim that dies before
+    reporting is noticed by polling it."""
     import selectors
 
     buf = b""
@@ -1322,18 +1429,21 @@ def _read_report(fd: int, popen: subprocess.Popen[bytes], state_dir: Path) -> di
         sel.register(fd, selectors.EVENT_READ)
         while b"\n" not in buf:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sel.select(remaining):
+            if remaining <= 0:
                 popen.kill()
                 popen.wait(_KILL_WAIT)
                 return {"error": "timed out waiting for the container to start"}
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buf += chunk
+            if not sel.select(min(remaining, 0.05)):
+                if popen.poll() is not None:
+                    break
+                continue
+            try:
+                buf += os.read(fd, 4096)
+            except BlockingIOError:
+                continue
     if not buf.strip():
-        popen.wait(_KILL_WAIT)
         shim_log = (state_dir / "shim.log").read_text(errors="replace")[-2000:]
-        return {"error": f"container shim exited during start: {shim_log.strip() or popen.returncode}"}
+        return {"error": f"container shim exited during start: {shim_log.strip() or 'no report'}"}
     return dict(json.loads(buf.split(b"\n", 1)[0]))
 
 
