@@ -322,7 +322,9 @@ def _default_namespace(obj: dict[str, Any]) -> None:
     if isinstance(name, str) and name:
         _dict(metadata, "labels")["kubernetes.io/metadata.name"] = name
     spec = _dict(obj, "spec")
-    _default(spec, "finalizers", ["kubernetes"], (None, []))
+    if not metadata.get("deletionTimestamp"):
+        # A terminating namespace is finalized by emptying this list: never refill it.
+        _default(spec, "finalizers", ["kubernetes"], (None, []))
     _default(_dict(obj, "status"), "phase", "Active")
 
 

@@ -1,0 +1,1 @@
+"""controllermanager: filled by later issues."""
