@@ -59,6 +59,12 @@ class NodeAgent:
         self.node: Obj | None = None
         self._lease: Obj | None = None
         self._ready_since = rfc3339(clock.wall())
+        self._last_renew: float | None = None
+        self.gap_seconds = 1.0
+        """A renewal later than this after the previous one means the kubelet
+        was away (frozen, or cut off from the apiserver): the node lifecycle
+        controller has probably marked the node Unknown, so post Ready at once
+        rather than at the next periodic status."""
 
     # -- registration ---------------------------------------------------------
 
@@ -161,7 +167,17 @@ class NodeAgent:
     # -- lease ----------------------------------------------------------------------
 
     def renew_lease(self) -> None:
-        """Create or renew ``kube-node-lease/<node>``."""
+        """Create or renew ``kube-node-lease/<node>``; after a long gap, also
+        post node status."""
+        self._renew()
+        now_mono = self.clock.now()
+        away = self._last_renew is not None and now_mono - self._last_renew > self.gap_seconds
+        self._last_renew = now_mono
+        if away:
+            self.log.info("lease renewed after a gap, posting node status", kind="Node", key=self.config.name)
+            self.post_status(ready=True)
+
+    def _renew(self) -> None:
         now = rfc3339_micro(self.clock.wall())
         if self._lease is None:
             try:
