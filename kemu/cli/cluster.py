@@ -298,3 +298,44 @@ def config_set_cluster(name: str, server: str) -> None:
 def config_view() -> None:
     """Print the config file."""
     click.echo(json.dumps(kconfig.load_config(), indent=2))
+
+
+@node.command("run")
+@click.argument("name")
+@click.option("--ip", "node_ip", required=True, help="The node's InternalIP (127.0.1.N).")
+@click.option("--server", envvar="KEMU_SERVER", default="tcp://127.0.0.1:7100", show_default=True)
+@click.option("--root-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("/var/lib/kemu/node"),
+              show_default=True)
+@click.option("--proxy/--no-proxy", default=True, show_default=True, help="Also run this node's kube-proxy.")
+@click.option("--cpu", default="4", show_default=True)
+@click.option("--memory", default="8Gi", show_default=True)
+def node_run(name: str, node_ip: str, server: str, root_dir: Path, proxy: bool, cpu: str, memory: str) -> None:
+    """Run one node in the foreground: its kubelet and kube-proxy as child
+    processes that live and die together (what a compose node container runs).
+
+    If either exits, the other is stopped and this command exits with an
+    error, so the container stops as a whole; SIGTERM stops both."""
+    from kemu.procs import spawn
+
+    procs = [
+        spawn(f"kubelet-{name}", ["kubelet", "--server", server, "--node", name, "--node-ip", node_ip,
+                                  "--root-dir", str(root_dir / name), "--cpu", cpu, "--memory", memory],
+              Path("/dev/stderr"))
+    ]
+    if proxy:
+        procs.append(spawn(f"kubeproxy-{name}", ["kubeproxy", "--server", server, "--node", name], Path("/dev/stderr")))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    code = 0
+    try:
+        while not stop.wait(0.5):
+            dead = [p for p in procs if not p.alive()]
+            if dead:
+                click.echo(f"kemu: {dead[0].name} exited; stopping node {name}", err=True)
+                code = 1
+                break
+    finally:
+        for p in procs:
+            p.stop(grace=5)
+    sys.exit(code)
