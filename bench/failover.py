@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kemu import log
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.procs import wait_for
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--toleration", type=int, default=2, help="not-ready/unreachable toleration seconds")
     ap.add_argument("--image", default="nginx:1.25")
     args = ap.parse_args()
+    log.configure("bench", level="warning")
     phases = ["detection", "eviction", "creation", "scheduling", "start"]
     results: dict[str, list[float]] = {p: [] for p in phases}
     with tempfile.TemporaryDirectory(prefix="kemu-bench-") as tmp, running_cluster(

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kemu import log
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.launcher import ClusterSpec, LocalCluster
@@ -144,6 +145,7 @@ def main() -> None:
     ap.add_argument("--up-runs", type=int, default=5)
     ap.add_argument("--image", default="registry.k8s.io/pause:3.9")
     args = ap.parse_args()
+    log.configure("bench", level="warning")
     up = measure_up(args.up_runs, args.nodes)
     pods = measure_pods(args.replicas, args.nodes, args.image)
     out = {
