@@ -23,7 +23,7 @@ __all__ = ["main"]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--server", default=DEFAULT_SERVER, show_default=True, help="The apiserver's request address (tcp:// or ipc://).")
+@click.option("--server", default=DEFAULT_SERVER, envvar="KEMU_SERVER", show_default=True, help="The apiserver's request address (tcp:// or ipc://).")
 @click.option("--log-level", type=click.Choice(LEVELS), default="info", show_default=True)
 @click.option(
     "--retry-interval",
