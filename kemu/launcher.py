@@ -52,6 +52,9 @@ class ClusterSpec:
     log_level: str = "info"
     with_proxy: bool = False
     with_dns: bool = False
+    with_http: bool = False
+    """Also run the Kubernetes HTTP API (for kubectl) and write a kubeconfig."""
+    http_port: int = 6443
     node_ip_prefix: str = "127.0.1"
     """Nodes get ``<prefix>.1``, ``<prefix>.2`` ..."""
     cluster_cidr: str = "127.244.0.0/16"
@@ -108,6 +111,8 @@ class LocalCluster:
         self.data_dir = spec.data_dir
         self.log_dir = spec.data_dir / "logs"
         self.procs: dict[str, Proc] = {}
+        self.kubeconfig: Path | None = None
+        """Where kubectl's config was written (with ``with_http``)."""
         self.state = ClusterState(
             server=spec.server,
             data_dir=str(spec.data_dir),
@@ -158,6 +163,38 @@ class LocalCluster:
     def kubeproxy_args(self, node: str) -> list[str]:
         return ["kubeproxy", "--server", self.spec.server, "--node", node]
 
+    def http_args(self) -> list[str]:
+        args = ["apiserver.http", "--server", self.spec.server, "--listen", f"127.0.0.1:{self.spec.http_port}"]
+        tls = self.state.spec.get("tls")
+        if tls:
+            args += ["--tls-cert", tls["cert"], "--tls-key", tls["key"], "--token", tls["token"]]
+        return args
+
+    def _prepare_http(self) -> Path:
+        """A token and a self-signed certificate (HTTPS: kubectl only sends a
+        bearer token over TLS), and the kubeconfig that trusts them. Without
+        openssl, plain HTTP on loopback with no token."""
+        import secrets
+
+        from kemu.kubeconfig import self_signed_certificate, write_kubeconfig
+
+        pki = self.data_dir / "pki"
+        pair = self_signed_certificate(pki)
+        path = self.data_dir / "kubeconfig"
+        if pair is None:
+            self.state.spec["tls"] = None
+            return write_kubeconfig(path, f"http://127.0.0.1:{self.spec.http_port}", None, cluster_name="kemu")
+        token_file = pki / "token"
+        if not token_file.exists():
+            token_file.write_text(secrets.token_urlsafe(24))
+            token_file.chmod(0o600)
+        cert, key = pair
+        self.state.spec["tls"] = {"cert": str(cert), "key": str(key), "token": token_file.read_text().strip()}
+        return write_kubeconfig(
+            path, f"https://127.0.0.1:{self.spec.http_port}", self.state.spec["tls"]["token"],
+            cluster_name="kemu", certificate_authority=cert,
+        )
+
     def dns_args(self) -> list[str]:
         return ["kemu.dns", "--server", self.spec.server]
 
@@ -177,6 +214,9 @@ class LocalCluster:
         with Client(self.spec.server, timeout=1.0) as probe:
             wait_for(lambda: probe.ping(timeout=0.5), timeout, message="the apiserver")
             on_progress(f"apiserver listening on {self.spec.server}")
+            if self.spec.with_http:
+                self.kubeconfig = self._prepare_http()
+                self._start("http", self.http_args())
             self._start("controllermanager", self.controllermanager_args())
             self._start("scheduler", self.scheduler_args())
             if self.spec.with_dns:
@@ -195,6 +235,7 @@ class LocalCluster:
             "controllermanager": self.controllermanager_args,
             "scheduler": self.scheduler_args,
             "dns": self.dns_args,
+            "http": self.http_args,
         }
         if name in fixed:
             return self._start(name, fixed[name]())

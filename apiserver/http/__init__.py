@@ -33,6 +33,6 @@ loader) only sends tokens over HTTPS, so a token goes with ``--tls-cert`` and
 from __future__ import annotations
 
 from apiserver.http.app import HttpConfig, create_app
-from apiserver.http.kubeconfig import kubeconfig, write_kubeconfig
+from kemu.kubeconfig import kubeconfig, write_kubeconfig
 
 __all__ = ["HttpConfig", "create_app", "kubeconfig", "write_kubeconfig"]

@@ -12,30 +12,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from apiserver.http.kubeconfig import write_kubeconfig
+from kemu.kubeconfig import self_signed_certificate, write_kubeconfig
 from kemu.procs import Proc, spawn
 
 __all__ = ["HttpFrontDoor", "self_signed_certificate"]
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:
-    """``(cert, key)`` PEM files for ``127.0.0.1`` and ``localhost`` made with
-    ``openssl``, or None when ``openssl`` is not installed."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        return None
-    cert, key = directory / "tls.crt", directory / "tls.key"
-    subprocess.run(
-        [
-            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=kemu",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return cert, key
 
 
 class HttpFrontDoor:

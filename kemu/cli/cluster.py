@@ -7,6 +7,7 @@ They act on real processes with real signals, recorded by the launcher in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -48,6 +49,9 @@ def _data_dir(flag: Path | None) -> Path:
 @click.option("--no-proxy", is_flag=True, help="Do not start kube-proxies.")
 @click.option("--no-dns", is_flag=True, help="Do not start the cluster DNS server.")
 @click.option("--fresh", is_flag=True, help="Delete the previous state in --data-dir first.")
+@click.option("--http-port", type=int, default=6443, show_default=True,
+              help="Port of the Kubernetes HTTP API for kubectl (HTTPS with a token when openssl is available).")
+@click.option("--no-http", is_flag=True, help="Do not serve the Kubernetes HTTP API.")
 def up(
     nodes: int,
     data_dir: Path | None,
@@ -59,6 +63,8 @@ def up(
     no_proxy: bool,
     no_dns: bool,
     fresh: bool,
+    http_port: int,
+    no_http: bool,
 ) -> None:
     """Start a local cluster: apiserver, controller manager, scheduler, and a
     kubelet per node, each its own process."""
@@ -82,6 +88,8 @@ def up(
         log_level=log_level,
         with_proxy=not no_proxy,
         with_dns=not no_dns,
+        with_http=not no_http,
+        http_port=http_port,
     )
     cluster = LocalCluster(spec, detach=detach)
     started = time.monotonic()
@@ -98,6 +106,8 @@ def up(
         f"config in {path}; logs in {data_dir / 'logs'}",
         err=True,
     )
+    if cluster.kubeconfig is not None:
+        click.echo(f"kemu: kubectl works too: kubectl --kubeconfig {cluster.kubeconfig} get nodes", err=True)
     if detach:
         click.echo("kemu: running in the background; stop it with `kemu down`", err=True)
         return
@@ -250,7 +260,8 @@ def node_start(name: str, data_dir: Path | None) -> None:
     if any(pid_alive(p) for p in pids.values()):
         fail(f"error: node {name} is still running (kemu node kill {name} first)")
     state = load_state(data_dir)
-    spec = ClusterSpec(**{**state.spec, "data_dir": Path(state.spec["data_dir"])})
+    known = {f.name for f in dataclasses.fields(ClusterSpec)}
+    spec = ClusterSpec(**{k: v for k, v in state.spec.items() if k in known} | {"data_dir": Path(state.spec["data_dir"])})
     cluster = LocalCluster(spec, detach=True)
     cluster.state = state
     cluster.start_node(name)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["kubeconfig", "write_kubeconfig"]
+__all__ = ["kubeconfig", "write_kubeconfig", "self_signed_certificate"]
 
 
 def kubeconfig(
@@ -72,3 +74,28 @@ def write_kubeconfig(
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:
+    """``(cert, key)`` PEM files for ``127.0.0.1`` and ``localhost`` in
+    ``directory``, made with ``openssl`` (kept if they exist already), or
+    None when ``openssl`` is not installed."""
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    if cert.exists() and key.exists():
+        return cert, key
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=kemu",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    os.chmod(key, 0o600)
+    return cert, key
