@@ -1,0 +1,79 @@
+"""The wire's decoders: typed envelopes round-trip, and no input makes them
+raise anything but WireError."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kemu import wire
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=20) | st.binary(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+class TestRequest:
+    def test_round_trip(self) -> None:
+        """A request decodes to what was encoded."""
+        req = wire.Request(7, "list", "Pod", "default", None, None, {"label_selector": "app=web"})
+        assert wire.Request.decode(req.encode()) == req
+
+    @pytest.mark.parametrize(
+        ("payload", "message"),
+        [
+            ([1, 2], "a request must be a map, got list"),
+            ({"id": True, "op": "get"}, "field 'id' must be int, got bool"),
+            ({"id": 1, "op": "nuke"}, "unknown operation 'nuke'"),
+            ({"id": 1, "op": "get", "kind": 5}, "field 'kind' must be str, got int"),
+            ({"id": 1, "op": "get", "opts": "x"}, "field 'opts' must be a map"),
+        ],
+    )
+    def test_bad_requests_are_named(self, payload: object, message: str) -> None:
+        """Each malformed request gets a WireError saying what is wrong."""
+        with pytest.raises(wire.WireError) as exc:
+            wire.Request.decode(msgpack.packb(payload))
+        assert str(exc.value) == message
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.binary(max_size=200))
+    def test_random_bytes_never_escape_as_other_errors(self, data: bytes) -> None:
+        """Arbitrary bytes decode to a Request or raise WireError, nothing else."""
+        try:
+            wire.Request.decode(data)
+        except wire.WireError:
+            pass
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(st.sampled_from(["v", "id", "op", "kind", "ns", "name", "body", "opts"]), json_values))
+    def test_random_maps_never_escape_as_other_errors(self, payload: dict) -> None:
+        """Plausible maps with wrong types raise WireError, nothing else."""
+        try:
+            wire.Request.decode(msgpack.packb(payload, use_bin_type=True))
+        except wire.WireError:
+            pass
+
+
+class TestWatch:
+    def test_event_round_trip(self) -> None:
+        """A watch event survives the wire with its topic."""
+        ev = wire.WatchEvent("ADDED", "Pod", {"metadata": {"name": "a"}}, 5, 1, "e")
+        topic, msg = wire.decode_watch([wire.topic_bytes("Pod@node-1"), ev.encode()])
+        assert topic == "Pod@node-1" and msg == ev
+
+    def test_topics_do_not_prefix_each_other(self) -> None:
+        """node-1's topic is not a prefix of node-10's (ZeroMQ matches prefixes)."""
+        assert not wire.topic_bytes("Pod@node-10").startswith(wire.topic_bytes("Pod@node-1"))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.binary(max_size=60), max_size=3))
+    def test_random_frames_raise_wire_error(self, frames: list[bytes]) -> None:
+        """Garbage on the watch socket is a WireError, never a crash."""
+        try:
+            wire.decode_watch(frames)
+        except wire.WireError:
+            pass
