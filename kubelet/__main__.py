@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from kemu import log
+from kemu.api.quantity import memory_bytes
 from kemu.client import Client
 from kubelet.kubelet import Kubelet, KubeletConfig
 from kubelet.node import NodeConfig
@@ -40,6 +41,11 @@ def _taint(text: str) -> dict[str, Any]:
 @click.option("--node-status-update-frequency", type=float, default=5.0, help="Seconds between node status posts.")
 @click.option("--crashloop-backoff-base", type=float, default=1.0, help="First CrashLoopBackOff delay (Kubernetes: 10).")
 @click.option("--crashloop-backoff-max", type=float, default=20.0, help="Largest CrashLoopBackOff delay (Kubernetes: 300).")
+@click.option("--kubelet-port", type=int, default=10250,
+              help="Port on the node IP serving kemu logs/exec (0: any free port; advertised in the Node's status).")
+@click.option("--container-log-max-size", default="10Mi", help="Rotate a container log larger than this.")
+@click.option("--container-log-max-files", type=click.IntRange(min=2), default=5,
+              help="Log files kept per container, the current one included.")
 @click.option("--image-catalog", "catalogs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Extra image catalog YAML (repeatable; also $KEMU_IMAGE_CATALOG).")
 @click.option("--log-level", type=click.Choice(log.LEVELS), default="info")
@@ -57,12 +63,19 @@ def main(
     node_status_update_frequency: float,
     crashloop_backoff_base: float,
     crashloop_backoff_max: float,
+    kubelet_port: int,
+    container_log_max_size: str,
+    container_log_max_files: int,
     catalogs: tuple[Path, ...],
     log_level: str,
 ) -> None:
     """Run the kubelet of one emulated node: its pods are real processes."""
     log.configure("kubelet", level=log_level, node=node_name)
     labels = dict(kv.split("=", 1) for kv in node_labels.split(",") if kv)
+    try:
+        log_max_size = memory_bytes(container_log_max_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--container-log-max-size") from None
     config = KubeletConfig(
         node=NodeConfig(node_name, node_ip, cpu=cpu, memory=memory, pods=max_pods, labels=labels,
                         taints=[_taint(t) for t in taints]),
@@ -71,6 +84,9 @@ def main(
         status_interval=node_status_update_frequency,
         backoff=Backoff(base=crashloop_backoff_base, cap=crashloop_backoff_max, reset_after=2 * crashloop_backoff_max),
         image_catalogs=list(catalogs),
+        kubelet_port=kubelet_port,
+        container_log_max_size=log_max_size,
+        container_log_max_files=container_log_max_files,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -15,7 +15,16 @@ run many in one process. Its threads:
   by two workers at once);
 - **PLEG**: every ``pleg_period`` seconds, polls the containers and enqueues
   the pods whose containers exited (Kubernetes' pod lifecycle event
-  generator does the same by relisting the runtime).
+  generator does the same by relisting the runtime);
+- **prober**: one scheduler thread and a small pool running liveness,
+  readiness and startup probes (:mod:`kubelet.probes`); a changed result
+  enqueues the pod;
+- **server**: the ZeroMQ ROUTER on ``tcp://<node-ip>:<kubelet_port>`` serving
+  ``kemu logs`` and ``kemu exec`` (:mod:`kubelet.server`), with its own pool;
+- **log rotation**: every ``log_rotation_period`` seconds, copy-truncates
+  container logs larger than ``container_log_max_size`` (:mod:`kubelet.logs`);
+- pod termination and probe kills run on short-lived threads of their own
+  (a grace period must not hold a pod worker).
 
 The node is the process: if the kubelet dies, its containers die with it
 (see :mod:`kubelet.runtime`'s lifeline). On SIGTERM it stops its containers,
@@ -29,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import zmq
+
 from kemu.api import errors
 from kemu.client import Client
 from kemu.clock import Clock, RealClock
@@ -37,9 +48,13 @@ from kemu.images import ImageCatalog
 from kemu.informer import Informer
 from kemu.log import get_logger
 from kemu.workqueue import WorkQueue, run_workers
+from kubelet.logs import rotate
 from kubelet.node import NodeAgent, NodeConfig
+from kubelet.podenv import configmaps_used
 from kubelet.pods import Backoff, PodWorkers
+from kubelet.probes import ProbeManager, ProbeRunner, runtime_exec
 from kubelet.runtime import ContainerRuntime
+from kubelet.server import KubeletServer
 
 __all__ = ["Kubelet", "KubeletConfig"]
 
@@ -60,6 +75,27 @@ class KubeletConfig:
     workers: int = 8
     backoff: Backoff = field(default_factory=Backoff)
     image_catalogs: list[Path] = field(default_factory=list)
+    kubelet_port: int = 10250
+    """Where logs and exec are served, on the node IP (0: any free port)."""
+    container_log_max_size: int = 10 * 1024 * 1024
+    """A container log larger than this is rotated (Kubernetes: 10Mi)."""
+    container_log_max_files: int = 5
+    """Log files kept per container, the current one included (Kubernetes: 5)."""
+    log_rotation_period: float = 2.0
+    """Seconds between checks of the container logs' sizes."""
+    probe_workers: int = 4
+    """Threads running probes at the same time."""
+
+
+class _NodeAgent(NodeAgent):
+    """The node agent, advertising the port our server actually bound."""
+
+    kubelet_port: int = 0
+
+    def status(self, *, ready: bool, message: str = "kubelet is posting ready status") -> Obj:
+        st = super().status(ready=ready, message=message)
+        st["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet_port}}
+        return st
 
 
 class _Cache:
@@ -87,7 +123,7 @@ class Kubelet:
         self.log = get_logger(node=self.name)
         self.stop_event = threading.Event()
         self.recorder = EventRecorder(client, "kubelet", host=self.name)
-        self.agent = NodeAgent(client, config.node, self.clock, self.log)
+        self.agent = _NodeAgent(client, config.node, self.clock, self.log)
         self.runtime = ContainerRuntime(
             root_dir=config.root_dir / "runtime",
             node_name=self.name,
@@ -110,6 +146,19 @@ class Kubelet:
             log=self.log,
             requeue=self._requeue,
             node_allocatable=self.agent.capacity(),
+            hooks=ProbeRunner(runtime_exec(self.runtime), source_ip=config.node.ip),
+        )
+        self.prober = ProbeManager(
+            self.pods.hooks, self.pods, clock=self.clock, workers=config.probe_workers, name=f"prober-{self.name}"
+        )
+        self.pods.prober = self.prober
+        self.server = KubeletServer(
+            ip=config.node.ip,
+            port=config.kubelet_port,
+            pods=self.pods,
+            runtime=self.runtime,
+            node_name=self.name,
+            log=self.log,
         )
         self._threads: list[threading.Thread] = []
 
@@ -133,16 +182,17 @@ class Kubelet:
         self.queue.add(self.pods.forget_api(pod))
 
     class _ConfigMapHandler:
-        """A ConfigMap change re-syncs the pods that mount it (volume refresh)."""
+        """A ConfigMap change re-syncs the pods that use it (volume refresh, or
+        a container waiting for it)."""
 
         def __init__(self, kubelet: Kubelet):
             self.k = kubelet
 
         def _touch(self, cm: Obj) -> None:
-            ns = cm["metadata"].get("namespace")
+            ns, name = cm["metadata"].get("namespace"), cm["metadata"].get("name")
             for uid in self.k.pods.running_uids():
                 rec = self.k.pods.records.get(uid)
-                if rec is not None and rec.namespace == ns:
+                if rec is not None and rec.namespace == ns and rec.pod is not None and name in configmaps_used(rec.pod):
                     self.k.queue.add(uid)
 
         def on_add(self, obj: Obj) -> None:
@@ -160,6 +210,7 @@ class Kubelet:
         stale = self.runtime.cleanup_orphans()
         if stale:
             self.log.info("killed containers left by a previous kubelet", count=len(stale))
+        self._start_server()
         self.agent.register()
         self.agent.renew_lease()
         self._update_cidr()
@@ -167,13 +218,29 @@ class Kubelet:
         self.cm_informer.add_handler(self._ConfigMapHandler(self))
         for inf in (self.cm_informer, self.svc_informer, self.pod_informer):
             inf.start()
+        self.prober.start()
         self._threads.append(self._spawn(self._heartbeat_loop, "heartbeat"))
         self._threads.append(self._spawn(self._pleg_loop, "pleg"))
+        self._threads.append(self._spawn(self._log_rotation_loop, "logrotate"))
         self._threads.extend(
             run_workers(self.queue, self.config.workers, self.pods.sync, stop_event=self.stop_event, name=f"podworker-{self.name}")
         )
         self.log.info("kubelet started", nodeIP=self.config.node.ip, podCIDR=self.agent.pod_cidr, root_dir=str(self.config.root_dir))
         return self
+
+    def _start_server(self) -> None:
+        """Bind the logs/exec server; a node whose port is taken still runs
+        its pods, and says loudly that logs and exec are unavailable."""
+        try:
+            self.agent.kubelet_port = self.server.start()
+        except zmq.ZMQError as exc:
+            self.agent.kubelet_port = 0
+            self.log.error(
+                "kubelet server not started: kemu logs and kemu exec will not reach this node",
+                address=f"tcp://{self.config.node.ip}:{self.config.kubelet_port}",
+                error=str(exc),
+                fix="pick a free --kubelet-port (0: any)",
+            )
 
     def _spawn(self, target: Any, name: str) -> threading.Thread:
         t = threading.Thread(target=target, name=f"{name}-{self.name}", daemon=True)
@@ -184,12 +251,15 @@ class Kubelet:
         """Stop pods, report NotReady, stop threads."""
         self.stop_event.set()
         self.queue.shut_down()
-        for inf in (self.pod_informer, self.cm_informer, self.svc_informer):
+        self.prober.stop()
+        self.server.stop()
+        informers = (self.pod_informer, self.cm_informer, self.svc_informer)
+        for inf in informers:
+            inf.stop(timeout=0)  # signal all first, then join: they stop together
+        # Every container gets its stop signal at once and the same grace period.
+        self.runtime.close(grace_seconds=grace)
+        for inf in informers:
             inf.stop(timeout=1.0)
-        try:
-            self.pods.stop_everything(grace)
-        finally:
-            self.runtime.close(grace_seconds=0)
         try:
             self.agent.post_status(ready=False, message="kubelet stopped")
         except errors.ApiError:
@@ -222,6 +292,17 @@ class Kubelet:
                 self.log.warning("heartbeat failed", code=exc.code, error=exc.message)
             except Exception:
                 self.log.exception("heartbeat failed")
+
+    def _log_rotation_loop(self) -> None:
+        while not self.stop_event.wait(self.config.log_rotation_period):
+            for handle in self.runtime.handles():
+                try:
+                    if rotate(handle.log_path, max_size=self.config.container_log_max_size,
+                              max_files=self.config.container_log_max_files):
+                        self.log.info("container log rotated", pod=f"{handle.pod_namespace}/{handle.pod_name}",
+                                      container=handle.container_name, path=str(handle.log_path))
+                except OSError as exc:
+                    self.log.warning("log rotation failed", path=str(handle.log_path), error=str(exc))
 
     def _pleg_loop(self) -> None:
         while not self.stop_event.wait(self.config.pleg_period):

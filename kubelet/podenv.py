@@ -8,14 +8,26 @@ started, when ``enableServiceLinks`` is on), then ``envFrom``, then ``env``
 ``configMapKeyRef``.
 
 Volumes are directories under the pod's directory: ``emptyDir`` (removed
-with the pod), ``configMap`` (files written from the ConfigMap, rewritten
-when it changes), ``downwardAPI`` (labels/annotations files). ``hostPath`` is
-refused with a clear message: kemu runs on your machine, and a pod that
-could mount any host path could damage it.
+with the pod; ``medium: Memory`` is a plain directory too, and ``sizeLimit``
+is not enforced), ``configMap`` (files written from the ConfigMap's ``data``
+and ``binaryData``, or only its ``items``, rewritten -- each file replaced
+atomically -- whenever the kubelet re-syncs the pod, which it does as soon as
+a ConfigMap the pod uses changes), ``downwardAPI`` (labels, annotations and
+other fields as files) and ``projected`` (configMap and downwardAPI sources
+in one directory; a ``serviceAccountToken`` source gets a placeholder file,
+as kemu issues no tokens). ``hostPath`` is refused with a clear message: kemu
+runs on your machine, and a pod that could mount any host path could damage
+it. Secrets are not served by kemu, so ``secret`` volumes and sources are
+refused the same way.
+
+How a container sees a volume at its ``mountPath`` is the runtime's job
+(:mod:`kubelet.runtime`: a bind mount in a private mount namespace when kemu
+runs as root, path substitution otherwise).
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Callable
@@ -25,7 +37,15 @@ from typing import Any
 from kemu.api.quantity import parse_quantity
 from kubelet.runtime import Mount, expand_vars
 
-__all__ = ["EnvError", "VolumeError", "container_env", "service_env", "prepare_volumes", "container_mounts"]
+__all__ = [
+    "EnvError",
+    "VolumeError",
+    "configmaps_used",
+    "container_env",
+    "container_mounts",
+    "prepare_volumes",
+    "service_env",
+]
 
 Obj = dict[str, Any]
 ConfigMapGetter = Callable[[str, str], Obj | None]
@@ -157,6 +177,28 @@ def container_env(
     return env
 
 
+def configmaps_used(pod: Obj) -> set[str]:
+    """The names of the ConfigMaps ``pod`` reads (volumes, projected sources,
+    env and envFrom): a change to one of them re-syncs the pod."""
+    spec = pod.get("spec") or {}
+    names: set[str] = set()
+    for vol in spec.get("volumes") or []:
+        if vol.get("configMap"):
+            names.add(str(vol["configMap"].get("name", "")))
+        for source in (vol.get("projected") or {}).get("sources") or []:
+            if source.get("configMap"):
+                names.add(str(source["configMap"].get("name", "")))
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        for source in c.get("envFrom") or []:
+            if source.get("configMapRef"):
+                names.add(str(source["configMapRef"].get("name", "")))
+        for var in c.get("env") or []:
+            ref = (var.get("valueFrom") or {}).get("configMapKeyRef")
+            if ref:
+                names.add(str(ref.get("name", "")))
+    return names
+
+
 def prepare_volumes(pod: Obj, pod_dir: Path, get_configmap: ConfigMapGetter) -> dict[str, Path]:
     """Create (or refresh) every volume of ``pod`` under ``pod_dir/volumes``;
     returns volume name -> host directory."""
@@ -168,30 +210,43 @@ def prepare_volumes(pod: Obj, pod_dir: Path, get_configmap: ConfigMapGetter) -> 
         if "emptyDir" in vol:
             path.mkdir(parents=True, exist_ok=True)
         elif "configMap" in vol:
-            _write_configmap(vol["configMap"], ns, path, get_configmap)
+            source = vol["configMap"] or {}
+            files = _configmap_files(source, ns, get_configmap)
+            _write_files(path, files or {}, int(source.get("defaultMode", 0o644)))
         elif "downwardAPI" in vol:
-            _write_downward(vol["downwardAPI"], pod, path)
+            source = vol["downwardAPI"] or {}
+            _write_files(path, _downward_files(source, pod), int(source.get("defaultMode", 0o644)))
+        elif "projected" in vol:
+            source = vol["projected"] or {}
+            _write_files(path, _projected_files(name, source, pod, ns, get_configmap), int(source.get("defaultMode", 0o644)))
         elif "hostPath" in vol:
             raise VolumeError(
                 f'hostPath volume "{name}" is not allowed in kemu: pods run on your own machine; '
                 "use an emptyDir or a configMap volume"
             )
+        elif "secret" in vol:
+            raise VolumeError(f'secret volume "{name}": kemu does not serve Secrets; use a configMap volume')
         else:
             kind = next((k for k in vol if k != "name"), "unknown")
-            raise VolumeError(f'volume "{name}": {kind} volumes are not supported by kemu (emptyDir, configMap, downwardAPI are)')
+            raise VolumeError(
+                f'volume "{name}": {kind} volumes are not supported by kemu '
+                "(emptyDir, configMap, downwardAPI and projected are)"
+            )
         out[name] = path
     return out
 
 
-def _write_files(path: Path, files: dict[str, str], mode: int) -> None:
+def _write_files(path: Path, files: dict[str, bytes], mode: int) -> None:
+    """Make ``path`` hold exactly ``files`` (relative path -> content); each
+    changed file is replaced atomically, so a reader never sees half of it."""
     path.mkdir(parents=True, exist_ok=True)
     wanted = set()
     for rel, content in files.items():
         target = path / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_text() != content:
+        if not target.exists() or target.read_bytes() != content:
             tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(content)
+            tmp.write_bytes(content)
             tmp.chmod(mode)
             tmp.replace(target)
         wanted.add(target)
@@ -200,36 +255,58 @@ def _write_files(path: Path, files: dict[str, str], mode: int) -> None:
             existing.unlink()
 
 
-def _write_configmap(source: Obj, ns: str, path: Path, get_configmap: ConfigMapGetter) -> None:
+def _configmap_files(source: Obj, ns: str, get_configmap: ConfigMapGetter) -> dict[str, bytes] | None:
+    """The files of a configMap volume or projected source; None for a
+    missing optional ConfigMap."""
     cm = get_configmap(ns, source.get("name", ""))
     if cm is None:
         if source.get("optional"):
-            path.mkdir(parents=True, exist_ok=True)
-            return
+            return None
         raise VolumeError(f'configmap "{source.get("name")}" not found')
-    data = {k: str(v) for k, v in (cm.get("data") or {}).items()}
-    if source.get("items"):
-        files = {}
-        for item in source["items"]:
-            if item["key"] not in data:
-                raise VolumeError(f'configmap "{source.get("name")}" has no key "{item["key"]}"')
-            files[item["path"]] = data[item["key"]]
-    else:
-        files = data
-    _write_files(path, files, int(source.get("defaultMode", 0o644)))
-
-
-def _write_downward(source: Obj, pod: Obj, path: Path) -> None:
+    data = {k: str(v).encode() for k, v in (cm.get("data") or {}).items()}
+    for k, v in (cm.get("binaryData") or {}).items():
+        data[k] = v if isinstance(v, bytes) else base64.b64decode(str(v))
+    if not source.get("items"):
+        return data
     files = {}
+    for item in source["items"]:
+        if item["key"] not in data:
+            if source.get("optional"):
+                continue
+            raise VolumeError(f'configmap "{source.get("name")}" has no key "{item["key"]}"')
+        files[item["path"]] = data[item["key"]]
+    return files
+
+
+def _downward_files(source: Obj, pod: Obj) -> dict[str, bytes]:
+    files = {}
+    meta = pod["metadata"]
     for item in source.get("items") or []:
         ref = (item.get("fieldRef") or {}).get("fieldPath", "")
-        meta = pod["metadata"]
         if ref in ("metadata.labels", "metadata.annotations"):
             values = meta.get(ref.split(".")[1]) or {}
-            files[item["path"]] = "".join(f'{k}="{v}"\n' for k, v in sorted(values.items()))
+            files[item["path"]] = "".join(f'{k}="{v}"\n' for k, v in sorted(values.items())).encode()
         elif ref:
-            files[item["path"]] = _field_ref(pod, ref, "")
-    _write_files(path, files, int(source.get("defaultMode", 0o644)))
+            files[item["path"]] = _field_ref(pod, ref, "").encode()
+    return files
+
+
+def _projected_files(name: str, source: Obj, pod: Obj, ns: str, get_configmap: ConfigMapGetter) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for s in source.get("sources") or []:
+        if s.get("configMap") is not None:
+            files.update(_configmap_files(s["configMap"], ns, get_configmap) or {})
+        elif s.get("downwardAPI") is not None:
+            files.update(_downward_files(s["downwardAPI"], pod))
+        elif s.get("serviceAccountToken") is not None:
+            token_path = s["serviceAccountToken"].get("path", "token")
+            files[token_path] = b"kemu-issues-no-service-account-tokens"
+        elif s.get("secret") is not None:
+            raise VolumeError(f'projected volume "{name}": kemu does not serve Secrets')
+        else:
+            kind = next(iter(s), "unknown")
+            raise VolumeError(f'projected volume "{name}": {kind} sources are not supported by kemu')
+    return files
 
 
 def container_mounts(container: Obj, volumes: dict[str, Path]) -> list[Mount]:

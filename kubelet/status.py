@@ -11,6 +11,13 @@ condition did not change. Phase follows Kubernetes' ``getPhase``:
 - any running: Running;
 - all stopped: Succeeded if all exited 0; otherwise Failed under
   ``restartPolicy: Never``, Running while they will be restarted.
+
+Readiness: a container is ready when it runs, its startup probe (if any)
+passed and its readiness probe (if any) succeeds -- the prober decides, the
+pod worker copies the answer into :attr:`ContainerState.ready`. The pod's
+``ContainersReady`` and ``Ready`` need every app container *and* every native
+sidecar ready (Kubernetes counts restartable init containers too), which is
+what takes a pod out of its Service's endpoints when a readiness probe fails.
 """
 
 from __future__ import annotations
@@ -18,7 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ContainerState", "container_status", "pod_phase", "pod_conditions", "merge_conditions"]
+__all__ = [
+    "ContainerState",
+    "condition_messages",
+    "container_status",
+    "initialized",
+    "merge_conditions",
+    "pod_conditions",
+    "pod_phase",
+]
 
 Obj = dict[str, Any]
 
@@ -47,6 +62,15 @@ class ContainerState:
     ready: bool = False
     started: bool = False
     """``started``: the startup probe passed (or there is none) and it runs."""
+    killing: bool = False
+    """Being killed (failed liveness/startup probe or postStart hook)."""
+    restart_after_kill: bool = False
+    """Restart it when the kill completes, whatever its exit code (Kubernetes
+    restarts a container killed for a failed probe unless restartPolicy is Never)."""
+    log_path: str = ""
+    """The log of the current (or last) run."""
+    previous_log_path: str = ""
+    """The log of the run before it (``kubectl logs --previous``)."""
     extra: Obj = field(default_factory=dict)
 
     @property
@@ -118,25 +142,51 @@ def pod_phase(init: list[ContainerState], app: list[ContainerState], restart_pol
     return "Pending"
 
 
+def _init_done(c: ContainerState) -> bool:
+    """An init container is done: exited 0, or (a native sidecar) started."""
+    if c.sidecar:
+        return c.started and c.running
+    return c.terminated is not None and c.terminated.get("exitCode") == 0
+
+
+def initialized(init: list[ContainerState]) -> bool:
+    """Every init container is done (the app containers may start)."""
+    return all(_init_done(c) for c in init)
+
+
+def _unready(init: list[ContainerState], app: list[ContainerState]) -> list[str]:
+    return [c.name for c in init if c.sidecar and not c.ready] + [c.name for c in app if not c.ready]
+
+
 def pod_conditions(
     init: list[ContainerState], app: list[ContainerState], *, sandbox_ready: bool, phase: str
 ) -> dict[str, tuple[str, str]]:
     """``type -> (status, reason)`` for the conditions the kubelet owns."""
-    init_done = all(
-        c.sidecar and c.started or (c.terminated is not None and c.terminated.get("exitCode") == 0) for c in init
-    )
-    not_ready = [c.name for c in app if not c.ready]
     if phase == "Succeeded":
         ready = ("False", "PodCompleted")
-    elif not_ready:
+    elif _unready(init, app):
         ready = ("False", "ContainersNotReady")
     else:
         ready = ("True", "")
+    init_done = initialized(init) or any(c.running or c.terminated is not None for c in app)
     return {
         "PodReadyToStartContainers": ("True" if sandbox_ready else "False", ""),
         "Initialized": ("True", "") if init_done else ("False", "ContainersNotInitialized"),
         "ContainersReady": ready,
         "Ready": ready,
+    }
+
+
+def condition_messages(init: list[ContainerState], app: list[ContainerState]) -> dict[str, str]:
+    """The ``message`` of each condition that is False, in the kubelet's words
+    (``containers with unready status: [web]``)."""
+    unready = _unready(init, app)
+    ready_msg = f"containers with unready status: [{' '.join(unready)}]" if unready else ""
+    incomplete = [c.name for c in init if not _init_done(c)]
+    return {
+        "Ready": ready_msg,
+        "ContainersReady": ready_msg,
+        "Initialized": f"containers with incomplete status: [{' '.join(incomplete)}]" if incomplete else "",
     }
 
 
