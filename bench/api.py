@@ -27,7 +27,11 @@ them and hide the server's behaviour), stamp each event when their handler
 runs. ``latency_ms`` is send -> handler (request, commit, publish,
 delivery, decode); ``ack_to_handler_ms`` subtracts the writer's ack time,
 which the server sends just before it publishes, so it approximates
-publish -> handler.
+publish -> handler. The rate is kept low (50/s by default) so that the
+subscribers' own CPU does not saturate a small machine: the figure is
+latency, not queueing. ``subscriber_cpu_per_delivery_us`` and
+``apiserver_cpu_per_event_us`` say where the CPU went (the apiserver's from
+``/proc``, its ZeroMQ IO thread included).
 
 **List** (``list``). N pods are created, then listed whole R times through
 :class:`kemu.client.Client`; the latency is what a client sees (request,
@@ -626,17 +630,18 @@ def _targets(out: dict[str, Any]) -> dict[str, Any]:
         targets["writes_vs_raw_sqlite"] = {"target": WRITE_TARGET_RATIO, "measured": ratio, "met": ratio >= WRITE_TARGET_RATIO}
     if "watch" in out:
         top = max(out["watch"]["levels"], key=lambda lv: lv["subscribers"])
-        p99 = top["latency_ms"]["p99"]
+        p99, publish_p99 = top["latency_ms"]["p99"], top["ack_to_handler_ms"]["p99"]
         targets["watch_p99_ms"] = {
-            "subscribers": top["subscribers"], "target": WATCH_TARGET_P99_MS, "measured": p99,
-            "met": p99 <= WATCH_TARGET_P99_MS and top["missing"] == 0,
+            "subscribers": top["subscribers"], "target": WATCH_TARGET_P99_MS,
+            "measured": p99, "met": p99 <= WATCH_TARGET_P99_MS and top["missing"] == 0,
+            "measured_publish_to_handler": publish_p99,
+            "met_publish_to_handler": publish_p99 <= WATCH_TARGET_P99_MS and top["missing"] == 0,
         }
     return targets
 
 
 def run(cfg: BenchConfig, workdir: Path | None = None) -> dict[str, Any]:
     """Run the sections ``cfg`` names; the JSON-ready figures."""
-    _configure_quiet_logs()
     if cfg.profile_dir:
         Path(cfg.profile_dir).mkdir(parents=True, exist_ok=True)
     res = _Results()
@@ -674,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--profile", metavar="DIR", help="Run the apiservers under cProfile, dumps in DIR.")
     ap.add_argument("--workdir", type=Path, help="Where the temporary data directories go (same disk as the figures).")
     args = ap.parse_args(argv)
+    _configure_quiet_logs()
     quick = args.quick
     writes = args.writes or (2_000 if quick else 20_000)
     cfg = BenchConfig(
