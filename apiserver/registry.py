@@ -148,13 +148,16 @@ class Registry:
         ns = namespace if info.namespaced and namespace else None
         node = fsel.requires_exact_match("spec.nodeName") if info.kind == "Pod" else None
         candidates = self.store.pods_on_node(node) if node else self.store.list(info.kind, ns)
-        items = [
-            o
-            for o in candidates
-            if (ns is None or o["metadata"].get("namespace") == ns)
-            and lsel.matches(o["metadata"].get("labels") or {})
-            and fsel.matches(o, kind=info.kind)
-        ]
+        if lsel.empty and fsel.empty and not node:
+            items = list(candidates)  # the common case: no filtering at all
+        else:
+            items = [
+                o
+                for o in candidates
+                if (ns is None or o["metadata"].get("namespace") == ns)
+                and lsel.matches(o["metadata"].get("labels") or {})
+                and fsel.matches(o, kind=info.kind)
+            ]
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         meta: Obj = {"resourceVersion": str(self.store.revision)}
         if continue_token:

@@ -120,6 +120,7 @@ class Informer:
         self._field_selector = ",".join(s for s in (field_selector, node_sel) if s)
         self._field_sel = selectors.FieldSelector.parse(self._field_selector).validate(kind)
         self._label_selector = label_selector
+        self._match_all = not namespace and self._label_sel.empty and self._field_sel.empty
         self.indexers = dict(indexers if indexers is not None else (POD_INDEXERS if kind == "Pod" else DEFAULT_INDEXERS))
         self.heartbeat_timeout = heartbeat_timeout
         self.max_backoff = max_backoff
@@ -342,6 +343,8 @@ class Informer:
     # -- cache writes ----------------------------------------------------------------
 
     def _matches(self, obj: Obj) -> bool:
+        if self._match_all:
+            return True
         meta = obj["metadata"]
         if self.namespace and meta.get("namespace") != self.namespace:
             return False
