@@ -21,7 +21,7 @@ from kemu.client import DEFAULT_SERVER, Client
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--server", default=DEFAULT_SERVER, help="The apiserver's request address (tcp:// or ipc://).")
+@click.option("--server", default=DEFAULT_SERVER, envvar="KEMU_SERVER", help="The apiserver's request address (tcp:// or ipc://).")
 @click.option("--controllers", default="*",
               help=f"Controllers to run, comma-separated; '*' is all, '-name' removes one. Known: {', '.join(CONTROLLERS)}.")
 @click.option("--node-monitor-grace-period", type=float, default=2.0,
@@ -31,7 +31,9 @@ from kemu.client import DEFAULT_SERVER, Client
 @click.option("--cluster-cidr", default="127.244.0.0/16", help="The pod network; node podCIDRs are carved from it.")
 @click.option("--node-cidr-mask-size", type=int, default=24, help="Prefix length of each node's podCIDR.")
 @click.option("--concurrent-replicaset-syncs", type=int, default=5, help="ReplicaSet controller workers.")
+@click.option("--concurrent-deployment-syncs", type=int, default=5, help="Deployment controller workers.")
 @click.option("--concurrent-gc-syncs", type=int, default=5, help="Garbage collector workers.")
+@click.option("--concurrent-endpoint-syncs", type=int, default=5, help="Endpoints controller workers.")
 @click.option("--terminated-pod-gc-threshold", type=int, default=12500,
               help="Succeeded/Failed pods kept before the oldest are deleted (0 disables).")
 @click.option("--pod-gc-quarantine", type=float, default=2.0,
@@ -45,7 +47,9 @@ def main(
     cluster_cidr: str,
     node_cidr_mask_size: int,
     concurrent_replicaset_syncs: int,
+    concurrent_deployment_syncs: int,
     concurrent_gc_syncs: int,
+    concurrent_endpoint_syncs: int,
     terminated_pod_gc_threshold: int,
     pod_gc_quarantine: float,
     log_level: str,
@@ -64,7 +68,9 @@ def main(
         cluster_cidr=cluster_cidr,
         node_cidr_mask_size=node_cidr_mask_size,
         concurrent_replicaset_syncs=concurrent_replicaset_syncs,
+        concurrent_deployment_syncs=concurrent_deployment_syncs,
         concurrent_gc_syncs=concurrent_gc_syncs,
+        concurrent_endpoint_syncs=concurrent_endpoint_syncs,
         terminated_pod_gc_threshold=terminated_pod_gc_threshold,
         pod_gc_quarantine=pod_gc_quarantine,
     )

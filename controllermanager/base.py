@@ -276,10 +276,14 @@ class ControllerOptions:
     """Prefix length of each node's podCIDR."""
     concurrent_replicaset_syncs: int = 5
     """Worker threads of the ReplicaSet controller."""
+    concurrent_deployment_syncs: int = 5
+    """Worker threads of the Deployment controller."""
     concurrent_gc_syncs: int = 5
     """Worker threads of the garbage collector."""
     concurrent_namespace_syncs: int = 2
     """Worker threads of the namespace controller."""
+    concurrent_endpoint_syncs: int = 5
+    """Worker threads of the endpoints controller."""
     terminated_pod_gc_threshold: int = 12500
     """Succeeded/Failed pods kept before the pod GC deletes the oldest."""
     pod_gc_quarantine: float = 2.0

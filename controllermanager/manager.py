@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable, Sequence
 
 from controllermanager.base import Controller, ControllerContext, ControllerOptions
+from controllermanager.deployment import DeploymentController
+from controllermanager.endpoints import EndpointsController
 from controllermanager.garbagecollector import GarbageCollector
 from controllermanager.namespace import NamespaceController
 from controllermanager.nodeipam import NodeIpamController
@@ -41,11 +43,13 @@ ControllerFactory = Callable[[ControllerContext], Controller]
 
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": ReplicaSetController,
+    "deployment": DeploymentController,
     "nodelifecycle": NodeLifecycleController,
     "podgc": PodGCController,
     "garbagecollector": GarbageCollector,
     "nodeipam": NodeIpamController,
     "namespace": NamespaceController,
+    "endpoints": EndpointsController,
 }
 """Every controller the manager can run, by ``--controllers`` name."""
 
