@@ -1,7 +1,9 @@
 """The local launcher behind ``kemu up``: a whole cluster as separate processes.
 
 ``kemu up`` starts, in order, the apiserver, the controller manager, the
-scheduler, and per node a kubelet (and a kube-proxy), each a separate
+scheduler, the cluster DNS server (``clusterdns``, on the service range's
+``.10``, after creating the ``kube-system/kube-dns`` Service that names it),
+and per node a kubelet and a kube-proxy, each a separate
 ``python -m <component>`` process writing JSON log lines to
 ``<data-dir>/logs/<name>.log``. It records what it started in
 ``<data-dir>/cluster.json`` (pids, addresses, node names) so that later
@@ -27,7 +29,15 @@ from typing import Any
 from kemu.client import Client
 from kemu.procs import Proc, pid_alive, spawn, wait_for
 
-__all__ = ["ClusterSpec", "LocalCluster", "load_state", "node_ip", "ClusterState"]
+__all__ = ["ClusterSpec", "LocalCluster", "load_state", "node_ip", "dns_ip", "ClusterState"]
+
+
+def dns_ip(service_cidr: str) -> str:
+    """The cluster DNS address: the service range's ``.10``, as in Kubernetes
+    (``127.96.0.0/16`` -> ``127.96.0.10``); the apiserver never hands it out."""
+    import ipaddress
+
+    return str(ipaddress.ip_network(service_cidr).network_address + 10)
 
 
 def node_ip(index: int, prefix: str = "127.0.1") -> str:
@@ -50,8 +60,11 @@ class ClusterSpec:
     toleration_seconds: int = 2
     heartbeat_interval: float = 0.3
     log_level: str = "info"
-    with_proxy: bool = False
-    with_dns: bool = False
+    with_proxy: bool = True
+    """Run a kube-proxy per node (Services' ClusterIPs and NodePorts)."""
+    with_dns: bool = True
+    """Run the cluster DNS server on the ``kube-dns`` Service's ClusterIP."""
+    dns_port: int = 53
     with_http: bool = False
     """Also run the Kubernetes HTTP API (for kubectl) and write a kubeconfig."""
     http_port: int = 6443
@@ -161,7 +174,7 @@ class LocalCluster:
         ]
 
     def kubeproxy_args(self, node: str) -> list[str]:
-        return ["kubeproxy", "--server", self.spec.server, "--node", node]
+        return ["kubeproxy", "--server", self.spec.server, "--node", node, "--node-ip", self.state.nodes[node]["ip"]]
 
     def http_args(self) -> list[str]:
         args = ["apiserver.http", "--server", self.spec.server, "--listen", f"127.0.0.1:{self.spec.http_port}"]
@@ -196,7 +209,35 @@ class LocalCluster:
         )
 
     def dns_args(self) -> list[str]:
-        return ["kemu.dns", "--server", self.spec.server]
+        return ["clusterdns", "--server", self.spec.server, "--listen", f"{dns_ip(self.spec.service_cidr)}:{self.spec.dns_port}"]
+
+    def ensure_dns_service(self, client: Client) -> None:
+        """Create ``kube-system/kube-dns`` (Service and Endpoints) once.
+
+        The DNS server listens on the Service's ClusterIP itself, so the
+        Service carries ``service.kubernetes.io/service-proxy-name`` (the
+        kube-proxies leave it alone: they would otherwise fight the DNS
+        server for the address) and has no selector: its Endpoints, written
+        here, name that same address. ``kemu get svc,ep -n kube-system``
+        shows where DNS is, as on a real cluster."""
+        from kemu.api import errors
+
+        ip = dns_ip(self.spec.service_cidr)
+        labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "KubeDNS", "service.kubernetes.io/service-proxy-name": "clusterdns"}
+        ports = [{"name": "dns", "port": self.spec.dns_port, "protocol": "UDP"},
+                 {"name": "dns-tcp", "port": self.spec.dns_port, "protocol": "TCP"}]
+        objects: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+             "spec": {"clusterIP": ip, "ports": [dict(p, targetPort=p["port"]) for p in ports]}},
+            {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+             "subsets": [{"addresses": [{"ip": ip}], "ports": ports}]},
+        ]
+        for obj in objects:
+            try:
+                client.create(obj)
+            except errors.ApiError as exc:
+                if exc.code != 409:  # AlreadyExists: a restarted cluster keeps its own
+                    raise
 
     # -- starting and stopping -----------------------------------------------------------
 
@@ -220,6 +261,7 @@ class LocalCluster:
             self._start("controllermanager", self.controllermanager_args())
             self._start("scheduler", self.scheduler_args())
             if self.spec.with_dns:
+                self.ensure_dns_service(probe)
                 self._start("dns", self.dns_args())
             for node in self.state.nodes:
                 self.start_node(node)

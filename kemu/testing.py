@@ -122,10 +122,16 @@ def running_cluster(root: Path, *, nodes: int = 3, **spec: object) -> Iterator["
     user's own cluster on the same machine is never disturbed."""
     from kemu.launcher import ClusterSpec, LocalCluster
 
+    # Random ranges, so two test sessions on one machine never share pod,
+    # node or service addresses (kube-proxies bind ClusterIPs with
+    # SO_REUSEPORT: a shared address would silently mix two clusters).
+    import random
+
+    rnd = random.Random()
     defaults: dict[str, object] = {
-        "node_ip_prefix": "127.0.2",
-        "cluster_cidr": "127.245.0.0/16",
-        "service_cidr": "127.97.0.0/16",
+        "node_ip_prefix": f"127.0.{rnd.randint(2, 250)}",
+        "cluster_cidr": f"127.{rnd.randint(200, 239)}.0.0/16",
+        "service_cidr": f"127.{rnd.randint(100, 139)}.0.0/16",
         "log_level": "debug",
     }
     defaults.update(spec)
