@@ -38,7 +38,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--server", default=DEFAULT_SERVER, help="The apiserver's request address (tcp:// or ipc://).")
+@click.option("--server", default=DEFAULT_SERVER, envvar="KEMU_SERVER", help="The apiserver's request address (tcp:// or ipc://).")
 @click.option("--listen", default=DEFAULT_LISTEN,
               help="HOST:PORT to serve on, UDP and TCP (the kube-dns Service's ClusterIP, port 53).")
 @click.option("--cluster-domain", default="cluster.local", help="The cluster's DNS domain.")
