@@ -266,6 +266,8 @@ class LocalCluster:
             for node in self.state.nodes:
                 self.start_node(node)
             wait_for(lambda: self._all_nodes_ready(probe), timeout, interval=0.05, message="every node to be Ready")
+        if self.spec.with_http:
+            wait_for(lambda: _accepts("127.0.0.1", self.spec.http_port), timeout, message="the Kubernetes HTTP API")
         on_progress(f"{len(self.state.nodes)} nodes Ready")
 
     def start_component(self, name: str) -> Proc:
@@ -325,6 +327,17 @@ def stop_pids(pids: dict[str, int], grace: float = 5.0) -> list[str]:
     for name in killed:
         _signal(pids[name], signal.SIGKILL)
     return killed
+
+
+def _accepts(host: str, port: int) -> bool:
+    """True when something accepts TCP connections at ``host:port``."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _signal(pid: int, sig: int) -> bool:
