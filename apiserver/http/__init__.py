@@ -22,6 +22,11 @@ Design in brief (each module's docstring has the details):
   :mod:`kemu.api.schema`.
 - :mod:`~apiserver.http.tables`: ``Table`` output for ``kubectl get``, with
   ``kemu get``'s columns.
+- :mod:`~apiserver.http.kubeletproxy`: ``pods/log`` (a text stream of the
+  kubelet's long polls) and ``pods/exec`` (the WebSocket remote-command
+  protocol, ``v5.channel.k8s.io``), proxied to the pod's kubelet through
+  :mod:`kemu.kubeletclient`.
+- :mod:`~apiserver.http.query`: query parameters read with the apiserver's rules.
 - :mod:`~apiserver.http.kubeconfig`: a kubeconfig for the front door.
 - :mod:`~apiserver.http.testing`: the front door as a test process.
 

@@ -30,7 +30,8 @@ loop.
 - deletes with ``DeleteOptions`` from the body or the query, and
   ``deletecollection``;
 - ``pods/binding``, the ``bindings`` resource, and ``pods/eviction`` (a delete);
-- ``pods/log`` and ``pods/exec`` answer ``503`` until the kubelets serve them.
+- ``pods/log`` (a text stream) and ``pods/exec`` (a WebSocket), proxied to
+  the pod's kubelet by :mod:`apiserver.http.kubeletproxy`.
 
 Bodies are JSON (or YAML). Protobuf bodies, which kubectl's typed clients
 send (``kubectl create deployment|configmap|namespace ...``), get a ``415``
@@ -54,9 +55,11 @@ from typing import Any, TypeVar
 
 import yaml
 from aiohttp import web
-from multidict import CIMultiDict, MultiMapping
+from multidict import CIMultiDict
 
 from apiserver.http import discovery, tables
+from apiserver.http.kubeletproxy import KubeletProxy
+from apiserver.http.query import Query
 from apiserver.http.watch import END, WatchCaches, WatchOptions
 from kemu.api import errors, schema, selectors
 from kemu.api import patch as patches
@@ -219,50 +222,6 @@ def parse_resource_path(path: str) -> ResourcePath | None:
     if sub is not None and sub not in {s.name for s in discovery.SUBRESOURCES.get(info.kind, [])}:
         raise _not_found_resource()
     return ResourcePath(info, resource, namespace, name, sub, watch)
-
-
-# -- the query ----------------------------------------------------------------------
-
-_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
-_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
-
-
-class Query:
-    """Typed access to query parameters, with the apiserver's parsing rules
-    (Go's ``strconv.ParseBool`` for booleans)."""
-
-    def __init__(self, params: MultiMapping[str]):
-        self.params = params
-
-    def text(self, name: str) -> str | None:
-        value = self.params.get(name)
-        return value if value is None else str(value)
-
-    def flag(self, name: str) -> bool:
-        value = self.params.get(name)
-        if value is None or value == "":
-            return False
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        raise errors.bad_request(f'{name}: Invalid value: "{value}": not a boolean')
-
-    def number(self, name: str) -> int | None:
-        value = self.params.get(name)
-        if value is None or value == "":
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            raise errors.bad_request(f'{name}: Invalid value: "{value}": not an integer') from None
-
-    def dry_run(self) -> bool:
-        values = self.params.getall("dryRun", [])
-        for value in values:
-            if value != "All":
-                raise errors.bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
-        return bool(values)
 
 
 # -- bodies -------------------------------------------------------------------------
@@ -458,6 +417,7 @@ class KubeApi:
         self.client = Client(config.server, timeout=config.request_timeout)
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="kemu-http")
         self.caches = WatchCaches(self.client, self.call, heartbeat_timeout=config.heartbeat_timeout)
+        self.kubelets = KubeletProxy(self.client, self.call, timeout=config.request_timeout)
         self.log = get_logger()
         self._watch_tasks: set[asyncio.Task[Any]] = set()
 
@@ -467,6 +427,7 @@ class KubeApi:
 
     async def close(self) -> None:
         await self.caches.close()
+        await self.kubelets.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 
@@ -639,7 +600,7 @@ class KubeApi:
                 raise _status(405, "watch takes GET on a collection or an object")
             return await self.watch(request, rp, query)
         if sub in ("log", "exec"):
-            return self.kubelet_subresource(rp)
+            return await self.kubelet_subresource(request, rp, query)
         if sub == "scale":
             return await self.scale(request, rp, query)
         if sub in ("binding", "eviction"):
@@ -860,21 +821,15 @@ class KubeApi:
         await self.call(lambda: self.client.call("delete", "Pod", rp.namespace, rp.name, **options))
         return _json_response(_success(201), 201)
 
-    def kubelet_subresource(self, rp: ResourcePath) -> web.StreamResponse:
-        # TODO(kubelet): serve these from the pod's kubelet (kubelet/server.py): get the
-        # pod's Node, connect a DEALER to tcp://<InternalIP>:<status.daemonEndpoints.
-        # kubeletEndpoint.Port> and send wire.Request(op="call", kind="Pod", ns, name,
-        # opts={"method": "logs", "container", "follow", "tailLines", "previous",
-        # "timestamps", "wait", "cursor"}), asking again with the returned cursor until
-        # "done" and writing each chunk's data to a chunked text/plain response
-        # (kubectl logs [-f]). For exec, opts={"method": "exec", "container", "command",
-        # "stdin"}; kubectl exec speaks the v5.channel.k8s.io websocket protocol, so the
-        # reply's stdout/stderr/exitCode must be framed as its channels.
-        what = "show container logs" if rp.subresource == "log" else "exec into containers"
-        raise errors.service_unavailable(
-            f"pods/{rp.subresource} is not served yet: kemu's HTTP API cannot {what}"
-            " until it forwards the request to the pod's kubelet"
-        )
+    async def kubelet_subresource(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
+        """``pods/log`` and ``pods/exec``, proxied to the pod's kubelet (:mod:`apiserver.http.kubeletproxy`)."""
+        if rp.info.kind != "Pod" or rp.name is None or rp.namespace is None:
+            raise _not_found_resource()
+        if rp.subresource == "log":
+            if request.method not in ("GET", "HEAD"):
+                raise _status(405, f"the server does not allow this method on pods/log ({request.method})")
+            return await self.kubelets.logs(request, rp.namespace, rp.name, query)
+        return await self.kubelets.exec(request, rp.namespace, rp.name, query)
 
     # -- watch ----------------------------------------------------------------------
 

@@ -5,9 +5,7 @@ self-signed certificate for HTTPS, and a kubeconfig pointing at it."""
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
-import subprocess
 import time
 import urllib.request
 from pathlib import Path

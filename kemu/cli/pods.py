@@ -5,10 +5,11 @@ kemu's CLI goes to that kubelet itself: it reads the pod (for its
 ``spec.nodeName``), then the Node (its ``InternalIP`` and
 ``status.daemonEndpoints.kubeletEndpoint.Port``), and sends its requests to
 the kubelet's ZeroMQ server there (:mod:`kubelet.server` documents the
-protocol). The server's errors come back as Kubernetes ``Status`` objects and
-are printed as kubectl prints them (``Error from server (BadRequest): a
-container name must be specified for pod web, choose one of: [nginx
-sidecar]``).
+protocol; :mod:`kemu.kubeletclient` is its client, shared with the HTTP
+front door's ``pods/log`` and ``pods/exec``). The server's errors come back
+as Kubernetes ``Status`` objects and are printed as kubectl prints them
+(``Error from server (BadRequest): a container name must be specified for
+pod web, choose one of: [nginx sidecar]``).
 
 ``kemu logs -f`` is a loop of long polls: each call returns what was written
 after the cursor the previous call returned (waiting up to a second for
@@ -21,31 +22,26 @@ and stderr and exits with its exit code (``command terminated with exit code
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from kemu.api import errors
 from kemu.cli.main import Ctx, cli, connection_refused, fail, server_error
-from kemu.client import Client, Unavailable
+from kemu.kubeletclient import (
+    KubeletClient,
+    KubeletTarget,
+    KubeletUnavailable,
+    LogOptions,
+    kubelet_address,
+)
 
-__all__ = ["KubeletTarget", "exec_", "kubelet_for_pod", "logs"]
+__all__ = ["exec_", "kubelet_for_pod", "logs"]
 
 Obj = dict[str, Any]
 
 FOLLOW_WAIT = 1.0
 """Seconds a follow call waits on the kubelet for new lines."""
-
-
-@dataclass(frozen=True, slots=True)
-class KubeletTarget:
-    """Where the kubelet that runs a pod listens."""
-
-    node: str
-    """The node's name."""
-    address: str
-    """``tcp://<InternalIP>:<kubelet port>``."""
 
 
 def kubelet_for_pod(ctx: Ctx, pod: Obj) -> KubeletTarget:
@@ -55,26 +51,16 @@ def kubelet_for_pod(ctx: Ctx, pod: Obj) -> KubeletTarget:
     if not node_name:
         first = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
         fail(f'Error from server (BadRequest): container "{first}" in pod "{name}" is waiting to start: ContainerCreating')
-    node = ctx.client.get("Node", node_name)
-    status = node.get("status") or {}
-    ip = next((a["address"] for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), "")
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 0
-    if not ip or not port:
+    address = kubelet_address(ctx.client.get("Node", node_name))
+    if address is None:
         fail(f'error: the kubelet of node "{node_name}" serves no logs or exec (no InternalIP or kubelet port in its status)')
-    return KubeletTarget(node_name, f"tcp://{ip}:{port}")
+    return KubeletTarget(node_name, address)
 
 
-def _kubelet_client(ctx: Ctx, target: KubeletTarget) -> Client:
+def _kubelet_client(ctx: Ctx, target: KubeletTarget) -> KubeletClient:
     if connection_refused(target.address, min(ctx.timeout, 2.0)):
         fail(f'error: the kubelet of node "{target.node}" at {target.address} refused the connection (is the node running?)')
-    return Client(target.address, timeout=ctx.timeout)
-
-
-def _call(client: Client, target: KubeletTarget, namespace: str, name: str, *, timeout: float, **opts: Any) -> Obj:
-    try:
-        return dict(client.call("call", "Pod", namespace, name, timeout=timeout, **opts))
-    except Unavailable:
-        fail(f'error: the kubelet of node "{target.node}" at {target.address} did not answer within {timeout:g}s')
+    return KubeletClient(target, timeout=ctx.timeout)
 
 
 def _pod_name(word: str) -> str:
@@ -102,27 +88,20 @@ def logs(ctx: Ctx, pod: str, container: str | None, follow: bool, previous: bool
     ns = namespace or "default"
     obj = ctx.client.get("Pod", _pod_name(pod), ns)
     target = kubelet_for_pod(ctx, obj)
-    client = _kubelet_client(ctx, target)
-    name = obj["metadata"]["name"]
-    opts: Obj = {"method": "logs", "container": container, "previous": previous, "timestamps": timestamps,
-                 "follow": follow, "tailLines": tail if tail >= 0 else None}
+    options = LogOptions(container=container, follow=follow, previous=previous, timestamps=timestamps,
+                         tail_lines=tail if tail >= 0 else None)
     out = sys.stdout.buffer
-    try:
-        while True:
-            body = _call(client, target, ns, name, timeout=ctx.timeout + FOLLOW_WAIT, wait=FOLLOW_WAIT if follow else None, **opts)
-            data = body.get("data") or b""
-            if data:
+    with _kubelet_client(ctx, target) as kubelet:
+        try:
+            for data in kubelet.follow_logs(ns, obj["metadata"]["name"], options, wait=FOLLOW_WAIT):
                 out.write(data)
                 out.flush()
-            if body.get("done"):
-                return
-            opts = {k: v for k, v in opts.items() if k != "tailLines"} | {"cursor": body.get("cursor")}
-    except errors.ApiError as exc:
-        fail(server_error(exc))
-    except KeyboardInterrupt:
-        return
-    finally:
-        client.close()
+        except KubeletUnavailable as exc:
+            fail(f"error: {exc.message}")
+        except errors.ApiError as exc:
+            fail(server_error(exc))
+        except KeyboardInterrupt:
+            return
 
 
 @cli.command("exec", context_settings={"ignore_unknown_options": True})
@@ -149,26 +128,25 @@ def exec_(ctx: Ctx, pod: str, command: tuple[str, ...], container: str | None, s
         click.echo(f'Defaulted container "{container}" out of: {", ".join(names)}', err=True)
     data = sys.stdin.buffer.read() if stdin else None
     target = kubelet_for_pod(ctx, obj)
-    client = _kubelet_client(ctx, target)
-    try:
-        body = _call(client, target, ns, obj["metadata"]["name"], timeout=exec_timeout + ctx.timeout, method="exec",
-                     container=container, command=list(command), stdin=data, timeoutSeconds=exec_timeout)
-    except errors.ApiError as exc:
-        if exc.code == 400 and exc.message.startswith("container not found"):
-            fail(f"error: unable to upgrade connection: {exc.message}")
-        if exc.code == 500:
-            prefix = "" if exc.message.startswith("Internal error occurred") else "Internal error occurred: "
-            fail(f"error: {prefix}{exc.message}")
-        fail(server_error(exc))
-    finally:
-        client.close()
-    sys.stdout.buffer.write(body.get("stdout") or b"")
+    with _kubelet_client(ctx, target) as kubelet:
+        try:
+            result = kubelet.exec(ns, obj["metadata"]["name"], list(command), container=container, stdin=data,
+                                  timeout_seconds=exec_timeout)
+        except KubeletUnavailable as exc:
+            fail(f"error: {exc.message}")
+        except errors.ApiError as exc:
+            if exc.code == 400 and exc.message.startswith("container not found"):
+                fail(f"error: unable to upgrade connection: {exc.message}")
+            if exc.code == 500:
+                prefix = "" if exc.message.startswith("Internal error occurred") else "Internal error occurred: "
+                fail(f"error: {prefix}{exc.message}")
+            fail(server_error(exc))
+    sys.stdout.buffer.write(result.stdout)
     sys.stdout.buffer.flush()
-    sys.stderr.buffer.write(body.get("stderr") or b"")
+    sys.stderr.buffer.write(result.stderr)
     sys.stderr.buffer.flush()
-    code = int(body.get("exitCode") or 0)
-    if body.get("timedOut"):
+    if result.timed_out:
         click.echo(f"error: the command did not finish within {exec_timeout:g}s and was killed", err=True)
-    if code:
-        click.echo(f"command terminated with exit code {code}", err=True)
-        sys.exit(code)
+    if result.exit_code:
+        click.echo(f"command terminated with exit code {result.exit_code}", err=True)
+        sys.exit(result.exit_code)

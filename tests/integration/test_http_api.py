@@ -29,8 +29,11 @@ kubernetes = pytest.importorskip("kubernetes", reason="the official client is in
 from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 
+from apiserver.http.kubeletproxy import exec_status
 from apiserver.http.testing import HttpFrontDoor
+from kemu.api import errors
 from kemu.client import Client
+from kemu.kubeletclient import ExecResult, LogShaper, parse_rfc3339
 from kemu.procs import wait_for
 from kemu.testing import ApiServerProcess
 
@@ -333,13 +336,33 @@ class TestErrors:
             code, status, _ = raw(front_door, "GET", "/api/v1/namespaces", token=token)
             assert (code, status["reason"]) == (401, "Unauthorized")
 
-    def test_pod_logs_are_not_served_yet(self, core: k8s.CoreV1Api) -> None:
-        """pods/log is a clear 503 until the kubelets serve it."""
+    def test_pod_log_checks_what_the_apiserver_checks(self, core: k8s.CoreV1Api, front_door: HttpFrontDoor) -> None:
+        """pods/log of an unscheduled pod is empty; a pod of two needs a container; bad options are 422."""
         core.create_namespaced_pod("default", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+        assert core.read_namespaced_pod_log("p", "default") == ""
+        two = [{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]
+        core.create_namespaced_pod("default", {"metadata": {"name": "two"}, "spec": {"containers": two}})
         with pytest.raises(k8s.ApiException) as err:
-            core.read_namespaced_pod_log("p", "default")
-        assert err.value.status == 503
-        assert "kubelet" in status_of(err.value)["message"]
+            core.read_namespaced_pod_log("two", "default")
+        assert (err.value.status, status_of(err.value)["message"]) == (
+            400, "a container name must be specified for pod two, choose one of: [a b]"
+        )
+        with pytest.raises(k8s.ApiException) as err:
+            core.read_namespaced_pod_log("two", "default", container="nope")
+        assert status_of(err.value)["message"] == "container nope is not valid for pod two"
+        code, status, _ = raw(front_door, "GET", "/api/v1/namespaces/default/pods/p/log?tailLines=-1")
+        assert (code, status["reason"]) == (422, "Invalid")
+        assert status["message"] == 'PodLogOptions "p" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0'
+
+    def test_pod_exec_needs_a_host_and_a_websocket(self, core: k8s.CoreV1Api, front_door: HttpFrontDoor) -> None:
+        """pods/exec of an unscheduled pod is the apiserver's 400; without a WebSocket upgrade it is a 400 too."""
+        core.create_namespaced_pod("default", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+        code, status, _ = raw(front_door, "GET", "/api/v1/namespaces/default/pods/p/exec?command=ls&stdout=true")
+        assert (code, status["message"]) == (400, "pod p does not have a host assigned")
+        code, status, _ = raw(front_door, "GET", "/api/v1/namespaces/default/pods/p/exec?stdout=true")
+        assert (code, status["message"]) == (400, "you must specify at least one command for the container")
+        code, status, _ = raw(front_door, "GET", "/api/v1/namespaces/default/pods/p/attach")
+        assert (code, status["reason"]) == (404, "NotFound")
 
 
 class TestTables:
@@ -465,3 +488,44 @@ class TestWatch:
         core.create_namespaced_config_map("default", {"metadata": {"name": "y"}})
         events = watch_events(front_door, "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1&timeoutSeconds=5")
         assert [(e["type"], e["object"]["code"]) for e in events] == [("ERROR", 410)]
+
+
+class TestKubeletProxyPieces:
+    """The pure parts of pods/log and pods/exec (no processes)."""
+
+    def test_since_drops_older_lines_and_their_timestamps(self) -> None:
+        """sinceTime keeps lines from that time on, deciding a split line at its start."""
+        shaper = LogShaper(since_ns=parse_rfc3339("2026-01-01T00:00:02Z"), timestamps=False)
+        assert shaper.needs_timestamps
+        assert shaper.feed(b"2026-01-01T00:00:01.000000000Z old\n2026-01-01T00:00:01.5") == b""
+        assert shaper.feed(b"00000000Z old, split\n2026-01-01T00:00:02.000000000Z new") == b"new"
+        assert shaper.feed(b" line\n") == b" line\n"
+
+    def test_since_keeps_timestamps_when_asked(self) -> None:
+        """With timestamps asked for, the kept lines keep them."""
+        shaper = LogShaper(since_ns=parse_rfc3339("2026-01-01T00:00:02Z"), timestamps=True)
+        data = b"2026-01-01T00:00:01.000000000Z a\n2026-01-01T00:00:03.000000000Z b\n"
+        assert shaper.feed(data) == b"2026-01-01T00:00:03.000000000Z b\n"
+
+    def test_limit_bytes_stops_the_stream(self) -> None:
+        """limitBytes cuts the stream at that many bytes and says it is served."""
+        shaper = LogShaper(limit_bytes=5, timestamps=False)
+        assert not shaper.needs_timestamps
+        assert shaper.feed(b"abc") == b"abc"
+        assert shaper.feed(b"defgh") == b"de"
+        assert shaper.exhausted and shaper.feed(b"more") == b""
+
+    def test_exec_status_for_success_exit_codes_and_failures(self) -> None:
+        """Channel 3's Status: Success, NonZeroExitCode with the code as a cause, or an internal error."""
+        assert exec_status(["true"], ExecResult("c", 0, b"", b"", False)) == {"metadata": {}, "status": "Success"}
+        assert exec_status(["sh", "-c", "exit 3"], ExecResult("c", 3, b"", b"", False)) == {
+            "metadata": {},
+            "status": "Failure",
+            "message": "command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": "3"}]},
+        }
+        gone = exec_status(["ls"], None, errors.bad_request('container not found ("c")'))
+        assert (gone["reason"], gone["message"]) == (
+            "InternalError", 'Internal error occurred: unable to upgrade connection: container not found ("c")'
+        )

@@ -3,8 +3,8 @@
 One apiserver and one front door (HTTPS with a self-signed certificate and a
 bearer token: kubectl sends tokens over HTTPS only) serve the whole module;
 each test works in its own namespace. Nothing here needs controllers,
-schedulers or kubelets: rollouts, ``set image`` waiting, ``logs`` and
-``exec`` belong to later work.
+schedulers or kubelets; test_kubectl_cluster.py drives kubectl against a
+whole cluster (rollouts, ``logs``, ``exec``).
 """
 
 from __future__ import annotations
@@ -391,11 +391,11 @@ class TestEventsAndErrors:
         assert result.returncode == 1
         assert "Unauthorized" in result.stderr or "provide credentials" in result.stderr
 
-    def test_logs_are_not_served_yet(self, kubectl: Kubectl) -> None:
-        """logs fails clearly (503) until the kubelets serve container logs."""
+    def test_logs_and_exec_of_an_unscheduled_pod(self, kubectl: Kubectl) -> None:
+        """logs of a pod bound to no node is empty; exec is the apiserver's BadRequest."""
         pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: busybox}\n"
         kubectl("apply", "-f", "-", stdin=pod)
-        result = kubectl.run("logs", "p", check=False)
+        assert kubectl("logs", "p") == ""
+        result = kubectl.run("exec", "p", "--", "ls", check=False)
         assert result.returncode == 1
-        assert "not served yet" in result.stderr
-
+        assert result.stderr == "Error from server (BadRequest): pod p does not have a host assigned\n"
