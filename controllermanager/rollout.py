@@ -569,10 +569,33 @@ def pod_template_hash(template: Obj, collision_count: int | None = None) -> str:
     >>> pod_template_hash(t) != pod_template_hash(t, collision_count=1)
     True
     """
-    data = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    data = json.dumps(semantic(template), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     if collision_count is not None:
         data += (int(collision_count) & 0xFFFFFFFF).to_bytes(4, "little") + b"\x00" * 4
     return safe_encode(str(fnv1a_32(data)))
+
+
+def semantic(value: Any) -> Any:
+    """``value`` without the keys Go would omit: null, ``{}`` and ``[]``.
+
+    Kubernetes compares and hashes templates as Go structs, where
+    ``creationTimestamp: null``, ``resources: {}`` and an absent field are
+    the same thing; kubectl's ``rollout undo`` sends such a template back.
+
+    >>> semantic({"metadata": {"creationTimestamp": None, "labels": {"a": "b"}}, "spec": {"resources": {}}})
+    {'metadata': {'labels': {'a': 'b'}}}
+    """
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = semantic(item)
+            if item is None or item == {} or item == []:
+                continue
+            out[key] = item
+        return out
+    if isinstance(value, list):
+        return [semantic(item) for item in value]
+    return value
 
 
 def _without_hash(template: Obj | None) -> Obj:
@@ -598,7 +621,7 @@ def equal_ignore_hash(a: Obj | None, b: Obj | None) -> bool:
     ...                   {"metadata": {"labels": {"app": "web"}}})
     True
     """
-    return _without_hash(a) == _without_hash(b)
+    return semantic(_without_hash(a)) == semantic(_without_hash(b))
 
 
 # -- revisions ---------------------------------------------------------------------------------

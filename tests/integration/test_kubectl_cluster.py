@@ -239,7 +239,11 @@ class TestRollout:
         kubectl("rollout", "status", "deployment/web", "--timeout=30s")
         image = kubectl("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
         assert image == "nginx:1.24"
-        assert kubectl("rollout", "history", "deployment/web").splitlines()[-2].split() == ["3", "<none>"]
+        history = kubectl("rollout", "history", "deployment/web").splitlines()
+        assert history[-2].split() == ["3", "<none>"]
+        # Revision 1's ReplicaSet was reused as revision 3, as on a real cluster.
+        assert [line.split()[0] for line in history[2:] if line.strip()] == ["2", "3"]
+        assert len(kubectl("get", "rs", "-o", "name").split()) == 2
         wait_for(lambda: {kubectl("get", "pod", p, "-o", "jsonpath={.spec.containers[0].image}") for p in kubectl.pods()}
                  == {"nginx:1.24"}, 15, message="only nginx:1.24 pods")
 
