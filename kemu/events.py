@@ -133,7 +133,7 @@ class EventRecorder:
             "firstTimestamp": now_ts,
             "lastTimestamp": now_ts,
             "reportingComponent": self.component,
-            "reportingInstance": self.host or self.component,
+            **({"reportingInstance": self.host} if self.host else {}),
             "source": {"component": self.component, **({"host": self.host} if self.host else {})},
         }
         self.client.create(body)
