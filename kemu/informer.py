@@ -1,12 +1,12 @@
 """Informers: a local, indexed, always-converging copy of one kind.
 
-An :class:`Informer` runs one thread. It follows the ZeroMQ Guide's Clone
-pattern (and client-go's reflector, which is the same idea):
+Each :class:`Informer` follows the ZeroMQ Guide's Clone pattern (and
+client-go's reflector, which is the same idea):
 
-1. **Subscribe first.** Open a SUB socket on the kind's topic (or a node's pod
-   topic) and on the heartbeat topic, and wait for a heartbeat: that proves
-   the subscription is live, and its ``seqs`` give the topic's current
-   sequence number.
+1. **Subscribe first.** Subscribe to the kind's topic (or a node's pod topic)
+   and to the heartbeat topic, and wait for a heartbeat: that proves the
+   subscription is live, and its ``seqs`` give the topic's current sequence
+   number.
 2. **Then snapshot.** List the kind. Events that raced the list arrive with
    ``rv <= list rv`` and are skipped; every later one is applied.
 3. **Then updates, checked.** Each event must carry ``seq == last + 1``. A
@@ -15,20 +15,59 @@ pattern (and client-go's reflector, which is the same idea):
    since its resourceVersion (``events_since``) and carries on; when the
    server no longer has them (410 Expired, or a restarted server) it relists
    and replaces its cache, calling handlers for the differences.
-4. **Silence is death.** No heartbeat for ``heartbeat_timeout`` seconds means
-   the server (or the path to it) is gone: reconnect and start again at 1,
-   backing off exponentially. A restarted apiserver is found without
-   restarting the component.
+4. **Silence is death.** No message for ``heartbeat_timeout`` seconds means
+   the server (or the path to it) is gone: the hub (below) reconnects with a
+   fresh socket, backing off exponentially, resubscribes every topic, and
+   every informer starts again at 1 (``events_since`` from its
+   resourceVersion, a relist on 410). A restarted apiserver is found without
+   restarting the component. A failed list or ``events_since`` sends only
+   that informer back to 1, after its own backoff.
 
-Handlers run on the informer's thread and must be quick (controllers only
-enqueue keys). The cache is guarded by a lock; objects in it are shared and
-must never be mutated: copy before changing.
+**One hub per process and apiserver.** The informers of a process that share
+a ``zmq.Context`` and an apiserver share one :class:`_Hub`: one SUB socket and
+one thread (client-go's SharedInformerFactory shares watches the same way).
+With a socket and a thread per informer, a process with 25 informers decoded
+every message 25 times on 25 threads fighting for the GIL, and watch latency
+grew with the number of informers; the hub decodes each message once and
+hands it to the informers of its topic (heartbeats to all of them).
+
+What runs where:
+
+- **The hub thread** owns the SUB socket (ZeroMQ sockets are not
+  thread-safe) and does everything an informer did on its own thread:
+  subscribing and unsubscribing, the sequence checks, ``list`` and
+  ``events_since`` (rare; while one runs, messages wait in the socket, so none
+  is lost, and the informers of other topics merely wait), reconnecting on
+  silence, and calling the handlers. Handlers must therefore be quick
+  (controllers only enqueue keys): a slow handler delays every informer of the
+  process. The thread enters through ``_run`` of the informer that created
+  the hub, so a subclass can wrap the whole loop (``bench/api.py`` profiles
+  it that way).
+- **Any thread** may :meth:`Informer.start` or :meth:`Informer.stop`; both
+  only queue a request for the hub and wake it through a pipe. The first
+  informer of a (context, apiserver) creates the hub; stopping the last one
+  ends its thread and closes its socket.
+- **Readers** (``get``, ``list``, ``by_index``...) run on any thread; the cache
+  is guarded by a per-informer lock. Objects in it are shared and must never
+  be mutated: copy before changing.
+
+An informer that joins a running hub is subscribed on the live socket and
+initialised at the first heartbeat read after the socket was drained once
+since then (older heartbeats could predate the subscription). A message the
+publisher sent before it processed the subscription is not seen, but the
+sequence check catches that as any other loss: the next event jumps, or the
+next heartbeat announces a sequence the informer never saw.
+
+Hubs are keyed by the context and the apiserver's request address (the watch
+address is asked of the apiserver on the hub thread, so ``start()`` never
+blocks on the network).
 """
 
 from __future__ import annotations
 
 import builtins
-
+import collections
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -89,10 +128,6 @@ DEFAULT_INDEXERS: dict[str, Indexer] = {"namespace": _by_namespace, "owner": _by
 POD_INDEXERS: dict[str, Indexer] = {**DEFAULT_INDEXERS, "node": _by_node}
 
 
-class _Resync(Exception):
-    """Lost messages: fill the gap with events_since, or relist."""
-
-
 class Informer:
     """See the module doc."""
 
@@ -132,7 +167,22 @@ class Informer:
         self._index: dict[str, dict[str, set[str]]] = {n: {} for n in self.indexers}
         self._stop = threading.Event()
         self._synced = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._hub: _Hub | None = None
+        """The hub this informer is attached to, from :meth:`start` on."""
+        self._serves: _Hub | None = None
+        """The hub whose thread runs :meth:`_run` of this informer (the one that created it)."""
+        self._detached = threading.Event()
+        """Set by the hub once it dropped this informer: no handler runs after."""
+        self._live = False
+        """Hub thread only: initialised by a heartbeat, sequence checks apply.
+        While False, events are ignored (the coming list or events_since covers them)."""
+        self._armed = False
+        """Hub thread only: the subscription is known to be in place, so the
+        next heartbeat may initialise the informer."""
+        self._retry_at = 0.0
+        """Hub thread only: after a failed call, do not initialise before this time."""
+        self._backoff = 0.05
+        """Hub thread only: the next wait after a failed call."""
         self.rv = 0
         """The resourceVersion the cache reflects."""
         self.epoch = ""
@@ -151,8 +201,8 @@ class Informer:
         self._handlers.append(handler)
 
     def start(self) -> Informer:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        """Join this process's hub for the client's apiserver (creating it if needed)."""
+        _Hub.attach(self)
         return self
 
     def wait_synced(self, timeout: float | None = None) -> bool:
@@ -164,9 +214,14 @@ class Informer:
         return self._synced.is_set()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Leave the hub; waits (up to ``timeout``) until no handler of this
+        informer can run any more, unless called from the hub thread itself."""
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        hub = self._hub
+        if hub is None or not hub.detach(self):
+            return
+        if threading.current_thread() is not hub.thread:
+            self._detached.wait(timeout)
 
     # -- cache reads ----------------------------------------------------------------
 
@@ -195,84 +250,61 @@ class Informer:
         with self._lock:
             return len(self._items)
 
-    # -- the thread ----------------------------------------------------------------
+    # -- on the hub thread ------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.05
-        while not self._stop.is_set():
-            sub = None
-            try:
-                sub = self._subscribe()
-                beat = self._await_heartbeat(sub)
-                if beat is None:
-                    raise _Silence()
-                self.epoch, self.last_seq = beat.epoch, beat.seqs.get(self.topic, 0)
-                if self.synced:
-                    self._resync()
-                else:
-                    self._relist()
-                backoff = 0.05
-                self._watch(sub)
-            except _Silence:
-                self.log.warning("watch silent, reconnecting", after_seconds=self.heartbeat_timeout)
-            except errors.ApiError as exc:
-                self.log.warning("informer call failed", code=exc.code, reason=exc.reason, error=exc.message)
-            except Exception:
-                self.log.exception("informer failed, restarting")
-            finally:
-                if sub is not None:
-                    sub.close(linger=0)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
+        """The body of the hub thread, entered through the informer that created
+        the hub so that a subclass can wrap it (bench/api.py profiles it)."""
+        hub = self._serves
+        assert hub is not None
+        hub.serve()
 
-    def _subscribe(self) -> zmq.Socket:
-        sub = wire.make_socket(self.client.ctx, zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, wire.HEARTBEAT_TOPIC)
-        sub.setsockopt(zmq.SUBSCRIBE, wire.topic_bytes(self.topic))
-        sub.connect(self.client.watch_address())
-        return sub
+    def _on_heartbeat(self, beat: wire.Heartbeat, now: float) -> None:
+        """Initialise (step 1 of the module doc) or check the sequence."""
+        if not self._live:
+            if not self._armed or now < self._retry_at:
+                return
+            self.epoch, self.last_seq = beat.epoch, beat.seqs.get(self.topic, 0)
+            self._guarded(self._resync if self.synced else self._relist)
+            return
+        try:
+            self._check_heartbeat(beat)
+        except _Resync as why:
+            self._on_gap(why)
 
-    def _await_heartbeat(self, sub: zmq.Socket) -> wire.Heartbeat | None:
-        """The first heartbeat after subscribing (events before it are dropped:
-        the list or events_since that follows covers them)."""
-        deadline = time.monotonic() + self.heartbeat_timeout
-        while not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sub.poll(int(min(remaining, 0.5) * 1000) + 1):
-                if remaining <= 0:
-                    return None
-                continue
-            try:
-                _, msg = wire.decode_watch(sub.recv_multipart(zmq.NOBLOCK))
-            except (wire.WireError, zmq.Again):
-                continue
-            if isinstance(msg, wire.Heartbeat):
-                return msg
-        return None
+    def _on_watch_event(self, event: wire.WatchEvent) -> None:
+        try:
+            self._on_event(event)
+        except _Resync as why:
+            self._on_gap(why)
+        except Exception:  # this informer starts over; its hub peers are not disturbed
+            self.log.exception("informer failed, restarting")
+            self._start_over()
 
-    def _watch(self, sub: zmq.Socket) -> None:
-        last_heard = time.monotonic()
-        while not self._stop.is_set():
-            if not sub.poll(200):
-                if time.monotonic() - last_heard > self.heartbeat_timeout:
-                    raise _Silence()
-                continue
-            last_heard = time.monotonic()
-            try:
-                _, msg = wire.decode_watch(sub.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                continue
-            except wire.WireError as exc:
-                self.log.warning("dropped malformed watch message", error=str(exc))
-                continue
-            try:
-                if isinstance(msg, wire.Heartbeat):
-                    self._check_heartbeat(msg)
-                else:
-                    self._on_event(msg)
-            except _Resync as why:
-                self.log.info("watch gap, resynchronising", why=str(why), rv=self.rv, seq=self.last_seq)
-                self._resync()
+    def _on_gap(self, why: _Resync) -> None:
+        self.log.info("watch gap, resynchronising", why=str(why), rv=self.rv, seq=self.last_seq)
+        self._guarded(self._resync)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run a list or events_since; on failure, start over at the next
+        heartbeat after a backoff (the events in between are covered then)."""
+        try:
+            step()
+        except errors.ApiError as exc:
+            self.log.warning("informer call failed", code=exc.code, reason=exc.reason, error=exc.message)
+        except Exception:
+            self.log.exception("informer failed, restarting")
+        else:
+            self._live = True
+            self._backoff = 0.05
+            return
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """Stop applying events; re-initialise at a heartbeat after a backoff."""
+        self._live = False
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, self.max_backoff)
 
     def _check_heartbeat(self, beat: wire.Heartbeat) -> None:
         if beat.epoch != self.epoch:
@@ -396,5 +428,239 @@ class Informer:
                         del self._index[name][value]
 
 
-class _Silence(Exception):
-    """No heartbeat within the timeout."""
+class _Resync(Exception):
+    """Lost messages: fill the gap with events_since, or relist."""
+
+
+_hubs: dict[tuple[int, str], _Hub] = {}
+"""The running hubs of this process, by (id of the zmq.Context, apiserver request address)."""
+_hubs_lock = threading.Lock()
+"""Guards :data:`_hubs`, every hub's ``members`` and its wake-up pipe."""
+
+
+class _Hub:
+    """One SUB socket and one thread, shared by the informers of a process
+    that use the same context and apiserver. See the module doc."""
+
+    key: tuple[int, str]
+    ctx: zmq.Context
+    thread: threading.Thread
+    members: int
+    """Informers attached and not yet stopped (guarded by :data:`_hubs_lock`)."""
+
+    def __init__(self, key: tuple[int, str], creator: Informer):
+        self.key = key
+        self.ctx = creator.client.ctx
+        self.log = get_logger(informer_hub=creator.client.address)
+        self.members = 0
+        self._requests: collections.deque[tuple[str, Informer]] = collections.deque()
+        """``("add" | "remove", informer)`` from any thread, taken by the hub thread."""
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._closed = False
+        """The pipe is closed (guarded by :data:`_hubs_lock`)."""
+        # Everything below belongs to the hub thread.
+        self._informers: list[Informer] = []
+        self._by_topic: dict[str, list[Informer]] = {}
+        self._sub: zmq.Socket | None = None
+        self._poller = zmq.Poller()
+        self._poller.register(self._wake_r, zmq.POLLIN)
+        self._watch_address: str | None = None
+        self._last_heard = 0.0
+        """When the socket last gave a message (or was connected)."""
+        self._reconnect_at = 0.0
+        self._backoff = 0.05
+        creator._serves = self
+        self.thread = threading.Thread(target=creator._run, name="informer-hub", daemon=True)
+
+    # -- any thread ----------------------------------------------------------------
+
+    @classmethod
+    def attach(cls, informer: Informer) -> None:
+        key = (id(informer.client.ctx), informer.client.address)
+        with _hubs_lock:
+            hub = _hubs.get(key)
+            fresh = hub is None
+            if hub is None:
+                hub = _hubs[key] = cls(key, informer)
+            hub.members += 1
+            informer._hub = hub
+            hub._request("add", informer)
+        if fresh:
+            hub.thread.start()
+
+    def detach(self, informer: Informer) -> bool:
+        """Ask the hub to drop ``informer``; False if it was already asked."""
+        with _hubs_lock:
+            if informer._hub is not self:
+                return False
+            informer._hub = None
+            self.members -= 1
+            self._request("remove", informer)
+        return True
+
+    def _request(self, op: str, informer: Informer) -> None:
+        """Queue a request and wake the hub (with :data:`_hubs_lock` held)."""
+        if self._closed:
+            informer._detached.set()
+            return
+        self._requests.append((op, informer))
+        try:
+            os.write(self._wake_w, b"\x00")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already
+
+    # -- the hub thread ----------------------------------------------------------------
+
+    def serve(self) -> None:
+        """The hub thread: serve until the last informer left."""
+        try:
+            while self._step():
+                pass
+        finally:
+            self._disconnect()
+            with _hubs_lock:
+                if _hubs.get(self.key) is self:
+                    del _hubs[self.key]
+                self._closed = True
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                for informer in self._informers:
+                    informer._detached.set()
+                for _, informer in self._requests:
+                    informer._detached.set()
+
+    def _step(self) -> bool:
+        """One turn of the loop; False when the hub is done."""
+        try:
+            self._take_requests()
+            if not self._informers:
+                with _hubs_lock:  # decide and leave the registry at once: attach() takes the same lock
+                    if self.members == 0 and not self._requests:
+                        del _hubs[self.key]
+                        return False
+                return True
+            now = time.monotonic()
+            if self._sub is None and now >= self._reconnect_at:
+                self._connect()
+            wait = 0.2 if self._sub is not None else min(0.2, self._reconnect_at - now)
+            ready = dict(self._poller.poll(max(1, int(wait * 1000))))
+            if self._wake_r in ready:
+                self._drain_wakeups()
+            if self._sub is None:
+                return True
+            if self._sub in ready:
+                self._drain()
+            else:
+                self._arm()
+                if time.monotonic() - self._last_heard > self._heartbeat_timeout():
+                    self.log.warning("watch silent, reconnecting", after_seconds=self._heartbeat_timeout())
+                    self._disconnect(backoff=True)
+        except zmq.ContextTerminated:
+            return False
+        except errors.ApiError as exc:  # asking for the watch address
+            self.log.warning("informer hub call failed", code=exc.code, reason=exc.reason, error=exc.message)
+            self._disconnect(backoff=True)
+        except Exception:
+            self.log.exception("informer hub failed, reconnecting")
+            self._disconnect(backoff=True)
+        return True
+
+    def _take_requests(self) -> None:
+        while self._requests:
+            op, informer = self._requests.popleft()
+            topic = wire.topic_bytes(informer.topic)
+            peers = self._by_topic.setdefault(informer.topic, [])
+            if op == "add":
+                informer._live = False
+                # On a fresh socket every subscription precedes the connect, so
+                # any heartbeat proves it; on a live one, see _arm.
+                informer._armed = False
+                if not peers and self._sub is not None:
+                    self._sub.setsockopt(zmq.SUBSCRIBE, topic)
+                peers.append(informer)
+                self._informers.append(informer)
+                continue
+            if informer in peers:
+                peers.remove(informer)
+                self._informers.remove(informer)
+            if not peers:
+                del self._by_topic[informer.topic]
+                if self._sub is not None:
+                    self._sub.setsockopt(zmq.UNSUBSCRIBE, topic)
+            informer._detached.set()
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _heartbeat_timeout(self) -> float:
+        return min((i.heartbeat_timeout for i in self._informers), default=3.0)
+
+    def _connect(self) -> None:
+        if self._watch_address is None:
+            self._watch_address = self._informers[0].client.watch_address()
+        sub = wire.make_socket(self.ctx, zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, wire.HEARTBEAT_TOPIC)
+        for topic in self._by_topic:
+            sub.setsockopt(zmq.SUBSCRIBE, wire.topic_bytes(topic))
+        sub.connect(self._watch_address)
+        self._sub = sub
+        self._poller.register(sub, zmq.POLLIN)
+        self._last_heard = time.monotonic()
+        for informer in self._informers:
+            informer._live = False
+            informer._armed = True
+
+    def _disconnect(self, *, backoff: bool = False) -> None:
+        """Close the socket; every informer starts over at the next heartbeat
+        of the next socket (events_since from its rv, or a relist on 410)."""
+        if self._sub is not None:
+            self._poller.unregister(self._sub)
+            self._sub.close(linger=0)
+            self._sub = None
+        for informer in self._informers:
+            informer._live = False
+        if backoff:
+            self._reconnect_at = time.monotonic() + self._backoff
+            cap = min((i.max_backoff for i in self._informers), default=2.0)
+            self._backoff = min(self._backoff * 2, cap)
+
+    def _arm(self) -> None:
+        """The socket is empty: whatever comes next was sent after every
+        subscription made so far reached the publisher (as far as the hub can
+        tell; the sequence checks cover the rest)."""
+        for informer in self._informers:
+            informer._armed = True
+
+    def _drain(self) -> None:
+        """Read what the socket holds (a bounded batch, so stop requests are
+        not starved); decode each message once and dispatch it."""
+        sub = self._sub
+        assert sub is not None
+        for _ in range(1000):
+            try:
+                frames = sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                self._arm()
+                break
+            try:
+                topic, msg = wire.decode_watch(frames)
+            except wire.WireError as exc:
+                self.log.warning("dropped malformed watch message", error=str(exc))
+                continue
+            if isinstance(msg, wire.Heartbeat):
+                self._backoff = 0.05
+                now = time.monotonic()
+                for informer in self._informers:
+                    if not informer._stop.is_set():
+                        informer._on_heartbeat(msg, now)
+            else:
+                for informer in self._by_topic.get(topic, ()):
+                    if informer._live and not informer._stop.is_set():
+                        informer._on_watch_event(msg)
+        self._last_heard = time.monotonic()

@@ -104,6 +104,115 @@ class TestWatchOrdering:
             inf.stop()
 
 
+def hub_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "informer-hub" and t.is_alive()]
+
+
+def pod(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+
+
+class TestSharedHub:
+    def test_informers_of_one_process_share_one_hub(self, client: Client) -> None:
+        """Informers of different kinds and topics share one SUB socket and thread, and each converges."""
+        before = len(hub_threads())
+        informers = [
+            Informer(client, "ConfigMap"),
+            Informer(client, "ConfigMap", name="second-cm"),
+            Informer(client, "Pod"),
+            Informer(client, "Pod", node="node-1"),
+        ]
+        for inf in informers:
+            inf.start()
+        try:
+            for inf in informers:
+                assert inf.wait_synced(10)
+            assert len({id(inf._hub) for inf in informers}) == 1
+            assert len(hub_threads()) == before + 1
+            for i in range(50):
+                client.create(cm(f"s{i}"))
+            for name in ("p1", "p2"):
+                client.create(pod(name))
+            client.bind("default", "p1", "node-1")
+            client.bind("default", "p2", "node-2")
+            cms, pods = server_state(client), server_state(client, "Pod")
+            for inf in informers[:2]:
+                wait_for(lambda inf=inf: cache_state(inf) == cms, 20, message="ConfigMap informers to converge")
+            wait_for(lambda: cache_state(informers[2]) == pods, 20, message="Pod informer to converge")
+            wait_for(lambda: set(cache_state(informers[3])) == {"p1"}, 20, message="node-1 informer to converge")
+        finally:
+            for inf in informers:
+                inf.stop()
+        wait_for(lambda: len(hub_threads()) == before, 10, message="the hub to stop with its last informer")
+
+    def test_stopping_one_informer_leaves_the_others_running(self, client: Client) -> None:
+        """A stopped informer hears nothing more; the others sharing its hub and topic carry on."""
+        stopped_rec, running_rec = Recorder(), Recorder()
+        stopped, running = Informer(client, "ConfigMap"), Informer(client, "ConfigMap")
+        stopped.add_handler(stopped_rec)
+        running.add_handler(running_rec)
+        stopped.start()
+        running.start()
+        try:
+            assert stopped.wait_synced(10) and running.wait_synced(10)
+            client.create(cm("before"))
+            wait_for(lambda: len(stopped_rec.events) == 1 and len(running_rec.events) == 1, 10, message="first event")
+            stopped.stop()
+            for i in range(20):
+                client.create(cm(f"after{i}"))
+            final = server_state(client)
+            wait_for(lambda: cache_state(running) == final, 20, message="the running informer to converge")
+            assert len(stopped_rec.events) == 1
+            assert running.relists == 1
+        finally:
+            stopped.stop()
+            running.stop()
+
+    def test_late_joiner_syncs(self, client: Client) -> None:
+        """An informer started while its hub is busy with others lists, then follows every later change."""
+        early = Informer(client, "ConfigMap").start()
+        try:
+            assert early.wait_synced(10)
+            for i in range(30):
+                client.create(cm(f"l{i}"))
+            late_rec = Recorder()
+            late = Informer(client, "ConfigMap")
+            late.add_handler(late_rec)
+            writer = threading.Thread(target=lambda: [client.update(cm(f"l{i}", "1")) for i in range(30)])
+            writer.start()
+            late.start()
+            try:
+                assert late.wait_synced(10)
+                assert late._hub is early._hub
+                writer.join(20)
+                final = server_state(client)
+                for inf in (early, late):
+                    wait_for(lambda inf=inf: cache_state(inf) == final, 20, message="both informers to converge")
+                later = [rv for _, _, rv in late_rec.events[30:]]  # after the 30 adds of the first list
+                assert later == sorted(later)
+            finally:
+                late.stop()
+        finally:
+            early.stop()
+
+    def test_late_joiner_on_another_topic(self, client: Client) -> None:
+        """A second topic subscribed on a live socket gets its events too."""
+        early = Informer(client, "ConfigMap").start()
+        try:
+            assert early.wait_synced(10)
+            late = Informer(client, "Node").start()
+            try:
+                assert late.wait_synced(10)
+                client.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}})
+                wait_for(lambda: late.get("n1") is not None, 10, message="the node")
+                assert late.relists == 1
+            finally:
+                late.stop()
+        finally:
+            early.stop()
+
+
 class TestGaps:
     def test_dropped_events_are_recovered(self, client: Client) -> None:
         """An informer that loses every 7th message notices the gaps and still converges."""
