@@ -242,6 +242,11 @@ class LocalCluster:
     # -- starting and stopping -----------------------------------------------------------
 
     def _start(self, name: str, args: list[str]) -> Proc:
+        previous = self.procs.get(name)
+        if previous is not None and previous.alive():
+            # A node restarted after only its kubelet was killed: its old
+            # kube-proxy must not outlive the cluster, unseen.
+            previous.stop(grace=2)
         proc = spawn(name, args, self.log_dir / f"{name}.log", env=self._env(), new_session=True)
         self.procs[name] = proc
         self.state.pids[name] = proc.pid
