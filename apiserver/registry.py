@@ -15,6 +15,8 @@ Objects returned are the stored ones: callers serialise them, never mutate.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -22,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apiserver.store import Store, copy_obj, node_of
-from kemu.api import errors, patch as patches, selectors
+from kemu.api import errors, selectors
+from kemu.api import patch as patches
 from kemu.api.defaults import apply_defaults, carry_over_allocated
 from kemu.api.kinds import KindInfo, lookup_kind
 from kemu.api.validation import check_schema, validate
@@ -516,16 +519,10 @@ class Registry:
 
 
 def _encode_continue(ns: str, name: str) -> str:
-    import base64
-    import json
-
     return base64.urlsafe_b64encode(json.dumps([ns, name]).encode()).decode()
 
 
 def _decode_continue(token: str) -> tuple[str, str]:
-    import base64
-    import json
-
     try:
         ns, name = json.loads(base64.urlsafe_b64decode(token.encode()))
         return str(ns), str(name)

@@ -33,17 +33,17 @@ _DEDUP_WINDOW = 600.0
 
 
 def object_reference(obj: Obj) -> Obj:
-    """The ``involvedObject`` for ``obj``."""
+    """The ``involvedObject`` for ``obj``: its identity fields that are set,
+    and always its namespace (``""`` for cluster-scoped objects)."""
     meta = obj.get("metadata", {})
     ref = {
         "kind": obj.get("kind"),
-        "namespace": meta.get("namespace", ""),
         "name": meta.get("name"),
         "uid": meta.get("uid"),
         "apiVersion": obj.get("apiVersion"),
         "resourceVersion": meta.get("resourceVersion"),
     }
-    return {k: v for k, v in ref.items() if v not in (None, "")} | {"namespace": meta.get("namespace", "")}
+    return {k: v for k, v in ref.items() if v} | {"namespace": meta.get("namespace", "")}
 
 
 @dataclass

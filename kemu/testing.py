@@ -3,6 +3,7 @@ a temporary directory, always stopped, even when the test fails."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,8 +126,6 @@ def running_cluster(root: Path, *, nodes: int = 3, **spec: object) -> Iterator["
     # Random ranges, so two test sessions on one machine never share pod,
     # node or service addresses (kube-proxies bind ClusterIPs with
     # SO_REUSEPORT: a shared address would silently mix two clusters).
-    import random
-
     rnd = random.Random()
     defaults: dict[str, object] = {
         "node_ip_prefix": f"127.0.{rnd.randint(2, 250)}",
