@@ -416,8 +416,14 @@ class Registry:
                 )
         except ValueError as exc:
             raise errors.bad_request(str(exc)) from None
+        except (TypeError, AttributeError, KeyError) as exc:  # a patch whose shape the object does not have
+            raise errors.bad_request(f"unable to apply the {patch_type} patch: {type(exc).__name__}: {exc}") from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
+        meta = patched.get("metadata")
+        if not isinstance(meta, dict) or meta.get("name") != name:
+            found = meta.get("name", "") if isinstance(meta, dict) else ""
+            raise errors.bad_request(f"the name of the object ({found}) does not match the name on the URL ({name})")
         if patched.get("metadata", {}).get("resourceVersion") is None:
             patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         status = subresource == "status"

@@ -11,10 +11,13 @@ is shared, so nothing is locked. Each turn of the loop:
 4. publishes the committed changes, each with its topic's next sequence
    number, then a heartbeat if one is due.
 
-A request that fails validation gets its ``Status`` and touches nothing. A
-request that fails in an unexpected way (a bug) gets a 500, the transaction is
-rolled back, and the rest of the batch is handled again from a clean state,
-so one bad request never costs another its write. Undecodable frames are
+A request that fails validation gets its ``Status`` and touches nothing. An
+operation the apiserver does not serve is a 400 before the store is touched,
+and so is a body that is not JSON-shaped (:mod:`kemu.api.bodies`: non-string
+map keys, nesting beyond 100 levels). A request that fails in an unexpected
+way (a bug) gets a 500 and only its own writes are undone (a savepoint per
+request, :meth:`~apiserver.store.Store.undo_to`): the rest of the batch goes
+on, so one bad request never costs another its write, nor its latency. Undecodable frames are
 answered with 400 when their id can be found and logged and dropped when not.
 """
 
@@ -33,7 +36,7 @@ import zmq
 from apiserver.registry import Registry
 from apiserver.store import Change, Store, node_of
 from kemu import wire
-from kemu.api import errors
+from kemu.api import bodies, errors
 from kemu.log import get_logger
 
 __all__ = ["ApiServer", "ServerConfig"]
@@ -154,23 +157,41 @@ class ApiServer:
         self._publish(changes)
 
     def _handle_all(self, todo: list[_Pending]) -> None:
-        """Handle a batch inside the open transaction; on an internal error,
-        answer that request with 500, roll back, and redo the others."""
-        for i, p in enumerate(todo):
-            assert p.request is not None
+        """Handle a batch inside the open transaction, each request on its own
+        savepoint: one that fails in an unexpected way gets a 500 and its own
+        writes undone (:meth:`Store.undo_to`), and the batch goes on."""
+        for p in todo:
+            request = p.request
+            assert request is not None
+            op = self._ops.get(request.op)
+            if op is None:  # on the wire but not served here (``call`` is a kubelet's)
+                status = errors.bad_request(f"the apiserver does not serve the operation {request.op!r}").status
+                p.reply = wire.Reply(request.id, 400, status)
+                continue
+            mark = self.store.mark()
+            failure: Exception | None = None
             try:
-                p.reply = wire.Reply(p.request.id, 200, self._ops[p.request.op](p.request))
+                if request.body is not None:
+                    bodies.check_body(request.body)
+                p.reply = wire.Reply(request.id, 200, op(request))
             except errors.ApiError as exc:
-                p.reply = wire.Reply(p.request.id, exc.code, exc.status)
+                self.store.undo_to(mark)  # a request that fails after a first write fails whole
+                p.reply = wire.Reply(request.id, exc.code, exc.status)
+            except RecursionError:
+                self.store.undo_to(mark)
+                p.reply = wire.Reply(request.id, 400, errors.bad_request("the request nests too deeply").status)
             except Exception as exc:
-                self.log.exception("request failed", op=p.request.op, kind=p.request.kind, name=p.request.name)
-                p.reply = wire.Reply(p.request.id, 500, errors.internal_error(f"{type(exc).__name__}: {exc}").status)
-                self.store.rollback()
-                rest = todo[:i] + todo[i + 1 :]
-                for q in rest:
-                    q.reply = None
-                self._handle_all(rest)
-                return
+                failure = exc
+            if failure is not None:
+                # Outside the except block, so one failure's traceback never
+                # chains into the next one's.
+                self.store.undo_to(mark)
+                self.log.error(
+                    "request failed", op=request.op, kind=request.kind, name=request.name,
+                    error=f"{type(failure).__name__}: {failure}", exc_info=failure,
+                )
+                status = errors.internal_error(f"{type(failure).__name__}: {failure}").status
+                p.reply = wire.Reply(request.id, 500, status)
 
     def _decode(self, frames: list[bytes]) -> _Pending:
         if len(frames) != 2:
@@ -269,14 +290,14 @@ class ApiServer:
         )
 
     def _op_delete(self, req: wire.Request) -> Obj:
-        pre = req.opts.get("preconditions")
+        pre = _preconditions(req.opts.get("preconditions"))
         return self.registry.delete(
             req.kind,
             req.namespace,
             req.name,
             grace_period_seconds=_opt_int(req.opts, "grace_period_seconds"),
             propagation_policy=_opt_str(req.opts, "propagation_policy"),
-            preconditions=pre if isinstance(pre, dict) else None,
+            preconditions=pre,
             dry_run=bool(req.opts.get("dry_run")),
         )
 
@@ -309,6 +330,24 @@ def _opt_str(opts: dict[str, Any], key: str) -> str | None:
     if not isinstance(value, str):
         raise errors.bad_request(f"option {key} must be a string")
     return value
+
+
+def _preconditions(value: Any) -> dict[str, str] | None:
+    """``DeleteOptions.preconditions``, type-checked: a malformed one is a 400,
+    never a silently unconditional delete."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise errors.bad_request(
+            f"preconditions: Invalid value: {value!r:.80}: must be an object with uid and/or resourceVersion"
+        )
+    unknown = sorted(str(k) for k in value if k not in ("uid", "resourceVersion"))
+    if unknown:
+        raise errors.bad_request(f'preconditions: unknown field "{unknown[0]}"')
+    for key, item in value.items():
+        if item is not None and not isinstance(item, str):
+            raise errors.bad_request(f"preconditions.{key}: Invalid value: {item!r:.80}: must be a string")
+    return {k: v for k, v in value.items() if v is not None} or None
 
 
 def _opt_int(opts: dict[str, Any], key: str) -> int | None:

@@ -19,6 +19,13 @@ publishes. One fsync covers many writes; no reply ever announces a write that
 is not on disk. If the commit fails, memory is reloaded from disk and the
 whole batch is answered with an error.
 
+Savepoints. A request that fails half-way (a bug, or input no check foresaw)
+must fail alone, without costing the rest of its batch a reload of the whole
+store. Every write inside a transaction logs what it replaced (an undo log of
+references, nothing copied), so :meth:`Store.mark` and :meth:`Store.undo_to`
+roll memory and the open SQLite transaction back to the point before that
+request, in time proportional to what the request wrote.
+
 History. Committed changes are kept in memory (a bounded list, ``history_size``
 entries) so a watcher can ask for "everything since resourceVersion N" after a
 gap; older than the oldest kept change, or from before this process started,
@@ -100,6 +107,9 @@ class Store:
     """The history holds every change after this revision."""
     _pending: list[Change]
     _in_tx: bool
+    _undo: list[tuple[str, str, str, Obj | None]]
+    """``(kind, namespace, name, object before the write or None)`` for every
+    write of the open transaction, oldest first (see :meth:`undo_to`)."""
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL", history_size: int = 50_000):
         self.path = str(path)
@@ -117,6 +127,7 @@ class Store:
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         self._in_tx = False
         self._pending = []
+        self._undo = []
         self._history = []
         self._history_revs = []
         self._load()
@@ -156,6 +167,7 @@ class Store:
         committed: list[Change] = []
         self.db.execute("BEGIN IMMEDIATE")
         self._in_tx = True
+        self._undo.clear()
         try:
             yield committed
             if self._pending:
@@ -168,26 +180,54 @@ class Store:
         except BaseException:
             self._in_tx = False
             self._pending.clear()
+            self._undo.clear()
             try:
                 self.db.execute("ROLLBACK")
             finally:
                 self._load_keep_history()
             raise
         self._in_tx = False
+        self._undo.clear()
         committed.extend(self._pending)
         self.committed_revision = self.revision
         self._remember(self._pending)
         self._pending = []
 
-    def rollback(self) -> None:
-        """Abandon the open transaction's writes (memory is reloaded from disk)
-        and open a fresh transaction; used when one request of a batch fails
-        in an unexpected way."""
+    def mark(self) -> tuple[int, int, int]:
+        """A savepoint inside the open transaction, for :meth:`undo_to`."""
         assert self._in_tx
-        self._pending.clear()
-        self.db.execute("ROLLBACK")
-        self._load_keep_history()
-        self.db.execute("BEGIN IMMEDIATE")
+        return len(self._undo), len(self._pending), self.revision
+
+    def undo_to(self, mark: tuple[int, int, int]) -> None:
+        """Undo every write staged since ``mark``, in memory and in the open
+        SQLite transaction; the writes before it stay staged.
+
+        Used when one request of a batch fails in an unexpected way: the
+        request's own writes vanish, the batch goes on."""
+        assert self._in_tx
+        undo_len, pending_len, revision = mark
+        while len(self._undo) > undo_len:
+            kind, ns, name, before = self._undo.pop()
+            current = self.get(kind, ns, name)
+            if kind == "Pod" and current is not None:
+                self._unindex_pod(ns, name, current)
+            if before is None:
+                self.db.execute("DELETE FROM objects WHERE kind = ? AND ns = ? AND name = ?", (kind, ns, name))
+                by_ns = self._objects.get(kind, {})
+                by_ns.get(ns, {}).pop(name, None)
+                if ns in by_ns and not by_ns[ns]:
+                    del by_ns[ns]
+            else:
+                self.db.execute(
+                    "INSERT INTO objects (kind, ns, name, data) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(kind, ns, name) DO UPDATE SET data = excluded.data",
+                    (kind, ns, name, _pack(before)),
+                )
+                self._objects.setdefault(kind, {}).setdefault(ns, {})[name] = before
+                if kind == "Pod":
+                    self._index_pod(ns, name, before)
+        del self._pending[pending_len:]
+        self.revision = revision
 
     def _load_keep_history(self) -> None:
         history, revs, start, floor = self._history, self._history_revs, self.start_revision, self._floor
@@ -233,6 +273,7 @@ class Store:
         meta = obj["metadata"]
         ns, name = meta.get("namespace") or "", meta["name"]
         prev = self.get(kind, ns, name)
+        self._undo.append((kind, ns, name, prev))
         self.revision += 1
         meta["resourceVersion"] = str(self.revision)
         self.db.execute(
@@ -259,6 +300,7 @@ class Store:
         stored = self.get(kind, ns, name)
         if stored is None:
             raise errors.not_found(kind, name)
+        self._undo.append((kind, ns, name, stored))
         self.revision += 1
         gone_obj = copy_obj(stored)
         gone_obj["metadata"]["resourceVersion"] = str(self.revision)

@@ -61,7 +61,7 @@ from apiserver.http import discovery, tables
 from apiserver.http.kubeletproxy import KubeletProxy
 from apiserver.http.query import Query
 from apiserver.http.watch import END, WatchCaches, WatchOptions
-from kemu.api import errors, schema, selectors
+from kemu.api import bodies, errors, schema, selectors
 from kemu.api import patch as patches
 from kemu.api.kinds import KindInfo
 from kemu.cli.printers import label_selector_string
@@ -234,9 +234,11 @@ def _decode_body(raw: bytes, content_type: str) -> Any:
     if content_type in ("application/yaml", "application/x-yaml", "text/yaml", APPLY_PATCH):
         try:
             data = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise errors.bad_request(f"error decoding YAML: {exc}") from None
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: a 5,000-digit integer
+            raise errors.bad_request(f"error decoding YAML: {type(exc).__name__}: {exc}"[:1024]) from None
         _check_expansion(data)
+        data = _yaml_keys_as_json(data)
+        bodies.check_body(data)
         return data
     if content_type == PROTOBUF:
         # TODO(protobuf): kubectl's typed clients (kubectl create deployment|namespace|
@@ -255,9 +257,28 @@ def _decode_body(raw: bytes, content_type: str) -> Any:
             f'application/json, application/yaml (got "{content_type}")',
         )
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from None
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}"[:1024]) from None
+    bodies.check_body(data)
+    return data
+
+
+def _yaml_keys_as_json(data: Any) -> Any:
+    """YAML map keys that are not strings (``1:``, ``true:``, ``1.5:``) as the
+    strings the apiserver's YAML-to-JSON conversion makes of them
+    (sigs.k8s.io/yaml), so a YAML body reads as its JSON twin would."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key in [k for k in value if not isinstance(k, str)]:
+                text = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+                value[text] = value.pop(key)
+            stack.extend(v for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend(v for v in value if isinstance(v, (dict, list)))
+    return data
 
 
 _MAX_YAML_NODES = 1_000_000
@@ -339,7 +360,7 @@ def _delete_options(body: Any, query: Query) -> Obj:
     return {
         "grace_period_seconds": grace,
         "propagation_policy": policy,
-        "preconditions": preconditions if isinstance(preconditions, dict) and preconditions else None,
+        "preconditions": preconditions,
         "dry_run": dry_run or None,
     }
 

@@ -48,9 +48,14 @@ class Query:
         if value is None or value == "":
             return None
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise errors.bad_request(f'{name}: Invalid value: "{value}": not an integer') from None
+        if not -(1 << 63) <= number < (1 << 63):  # Go parses these as int64
+            raise errors.bad_request(
+                f'{name}: Invalid value: "{value:.40}": strconv.ParseInt: parsing "{value:.40}": value out of range'
+            )
+        return number
 
     def dry_run(self) -> bool:
         values = self.params.getall("dryRun", [])
