@@ -47,7 +47,7 @@ def main(
 ) -> None:
     """Run the kemu apiserver."""
     log.configure("apiserver", level=log_level)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store(data_dir / "kemu.db", synchronous=sync, history_size=history_size)
     try:
         lo, hi = (int(p) for p in service_node_port_range.split("-"))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import builtins
 
 import bisect
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,6 +118,10 @@ class Store:
         if self.synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         self.history_size = history_size
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            # Created owner-only before SQLite opens it; SQLite gives its -wal
+            # and -shm files the database's mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={self.synchronous}")

@@ -96,6 +96,7 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:
         check=True,
         capture_output=True,
         timeout=30,
+        umask=0o077,  # the key is never readable by others, not even for a moment
     )
     os.chmod(key, 0o600)
     return cert, key

@@ -101,9 +101,20 @@ class ClusterState:
     spec: dict[str, Any]
 
     def save(self, data_dir: Path) -> None:
+        """Write ``cluster.json`` atomically, readable by its owner only (it
+        names the cluster's key files; the token itself is never in it)."""
         tmp = data_dir / "cluster.json.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=2))
+        write_private(tmp, json.dumps(asdict(self), indent=2))
         tmp.replace(data_dir / "cluster.json")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, created with mode 0600 (never a moment
+    readable by others, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its mode through O_CREAT
 
 
 def load_state(data_dir: Path) -> ClusterState:
@@ -180,7 +191,8 @@ class LocalCluster:
         args = ["apiserver.http", "--server", self.spec.server, "--listen", f"127.0.0.1:{self.spec.http_port}"]
         tls = self.state.spec.get("tls")
         if tls:
-            args += ["--tls-cert", tls["cert"], "--tls-key", tls["key"], "--token", tls["token"]]
+            # The token goes by file, never on the command line (/proc/<pid>/cmdline is world-readable).
+            args += ["--tls-cert", tls["cert"], "--tls-key", tls["key"], "--token-file", tls["token_file"]]
         return args
 
     def _prepare_http(self) -> Path:
@@ -199,12 +211,11 @@ class LocalCluster:
             return write_kubeconfig(path, f"http://127.0.0.1:{self.spec.http_port}", None, cluster_name="kemu")
         token_file = pki / "token"
         if not token_file.exists():
-            token_file.write_text(secrets.token_urlsafe(24))
-            token_file.chmod(0o600)
+            write_private(token_file, secrets.token_urlsafe(24))
         cert, key = pair
-        self.state.spec["tls"] = {"cert": str(cert), "key": str(key), "token": token_file.read_text().strip()}
+        self.state.spec["tls"] = {"cert": str(cert), "key": str(key), "token_file": str(token_file)}
         return write_kubeconfig(
-            path, f"https://127.0.0.1:{self.spec.http_port}", self.state.spec["tls"]["token"],
+            path, f"https://127.0.0.1:{self.spec.http_port}", token_file.read_text().strip(),
             cluster_name="kemu", certificate_authority=cert,
         )
 
@@ -255,7 +266,8 @@ class LocalCluster:
 
     def start(self, *, timeout: float = 30.0, on_progress: Callable[[str], None] = lambda _m: None) -> None:
         """Start every component and wait until all nodes are Ready."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.data_dir, 0o700)  # the store, the key and the token live here
         self._start("apiserver", self.apiserver_args())
         with Client(self.spec.server, timeout=1.0) as probe:
             wait_for(lambda: probe.ping(timeout=0.5), timeout, message="the apiserver")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import ssl
+from http import HTTPStatus
 from pathlib import Path
 
 import click
-from aiohttp import web
+from aiohttp import web, web_protocol
 
 from apiserver.http.app import HttpConfig, create_app
 from kemu import log
+from kemu.api import errors
 from kemu.client import DEFAULT_SERVER
 
 __all__ = ["main", "parse_listen", "serve"]
@@ -32,11 +35,43 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+class _StatusRequestHandler(web_protocol.RequestHandler):
+    """aiohttp's connection handler, answering the errors it finds itself (a
+    request line or header it cannot parse, a body over the limit) with a
+    Kubernetes ``Status`` as JSON rather than aiohttp's plain text, as every
+    other error of the front door is answered."""
+
+    def handle_error(
+        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # aiohttp's logging and its "already sent" check
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
+        text = (message or phrase).strip()[:1024]
+        body = errors.status_dict(status, phrase.replace(" ", ""), text)  # "Bad Request" -> BadRequest
+        response = web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
+        response.force_close()
+        return response
+
+
+class _StatusServer(web.Server):
+    def __call__(self) -> web_protocol.RequestHandler:
+        return _StatusRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _StatusAppRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections use :class:`_StatusRequestHandler`."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _StatusServer
+        return server
+
+
 async def serve(config: HttpConfig, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then end open watches and stop."""
     logger = log.get_logger()
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = _StatusAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,6 +96,8 @@ async def serve(config: HttpConfig, host: str, port: int, ssl_context: ssl.SSLCo
 @click.option("--listen", default="127.0.0.1:6443", help="HOST:PORT to serve HTTP(S) on.")
 @click.option("--token", default=None, envvar="KEMU_HTTP_TOKEN",
               help="Bearer token clients must send (none: no authentication).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding the bearer token (kept off the command line, which any user can read).")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="PEM certificate: serve HTTPS.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -77,6 +114,7 @@ def main(
     server: str,
     listen: str,
     token: str | None,
+    token_file: Path | None,
     tls_cert: Path | None,
     tls_key: Path | None,
     advertise_address: str | None,
@@ -92,6 +130,10 @@ def main(
         host, port = parse_listen(listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
+    if token_file is not None:
+        if token:
+            raise click.UsageError("--token and --token-file are exclusive")
+        token = token_file.read_text().strip() or None
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     ssl_context = None

@@ -611,7 +611,8 @@ class KubeApi:
     # -- resources ---------------------------------------------------------------------
 
     async def _resource(self, request: web.Request, rp: ResourcePath) -> web.StreamResponse:
-        method, sub, query = request.method, rp.subresource, Query(request.query)
+        # HEAD is GET without the body (aiohttp leaves the body out), as net/http serves it.
+        method, sub, query = ("GET" if request.method == "HEAD" else request.method), rp.subresource, Query(request.query)
         if rp.resource == "bindings":
             if method != "POST":
                 raise _status(405, "only POST is allowed on bindings")
@@ -872,8 +873,9 @@ class KubeApi:
             allow_bookmarks=query.flag("allowWatchBookmarks"),
         )
         timeout = query.number("timeoutSeconds")
-        if timeout is None or timeout <= 0:
+        if timeout is None or timeout == 0:
             timeout = int(self.config.min_request_timeout * (1 + random.random()))
+        # A negative timeout ends the watch at once, as Go's timer does in the apiserver.
         include = query.text("includeObject") or "Metadata"
         if target.kind == "Table":
             tables.to_table(rp.info.kind, rp.info.api_version, [], include_object=include)  # validates includeObject

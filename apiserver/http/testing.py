@@ -40,8 +40,11 @@ class HttpFrontDoor:
 
     def start(self, timeout: float = 15.0) -> HttpFrontDoor:
         args = ["apiserver.http", "--server", self.server, "--listen", "127.0.0.1:0", *self.extra_args]
-        if self.token:
-            args += ["--token", self.token]
+        if self.token:  # by file, as the launcher does: a token on argv is readable by any user
+            token_file = self.root / "http-token"
+            token_file.write_text(self.token)
+            token_file.chmod(0o600)
+            args += ["--token-file", str(token_file)]
         if self.tls:
             args += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         self.proc = spawn("http", args, self.log_path)

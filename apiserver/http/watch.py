@@ -488,7 +488,10 @@ class WatchCache:
         try:
             rv = int(str(rv_text))
         except ValueError:
-            raise errors.bad_request(f"resourceVersion: Invalid value: {rv_text!r}: must be an integer") from None
+            rv = -1
+        if not 0 <= rv < 1 << 64:  # the apiserver parses resourceVersions as uint64
+            raise errors.bad_request(f'resourceVersion: Invalid value: "{str(rv_text):.40}": must be an integer')
+        await self._wait_fresh(rv)
         w.cursor = rv
         if rv >= self.history_start:
             replay = []
@@ -501,6 +504,23 @@ class WatchCache:
             return w
         await self._start_from_apiserver(w, rv)
         return w
+
+    async def _wait_fresh(self, rv: int, *, wait: float = 3.0) -> None:
+        """Wait (up to ``wait`` seconds, as the watch cache's
+        waitUntilFreshAndBlock) for the cache to reach ``rv``; beyond that, a
+        resourceVersion from the future is a ``504`` naming it, as
+        kube-apiserver answers "Too large resource version"."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while rv > self.rv and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if rv > self.rv:
+            status = errors.status_dict(
+                504, "Timeout", f"Too large resource version: {rv}, current: {self.rv}",
+                causes=[errors.Cause("", "ResourceVersionTooLarge", "Too large resource version")],
+                retry_after=1,
+            )
+            raise errors.ApiError(status)
 
     def _start_from_state(self, w: Watcher) -> None:
         for key in sorted(self.objects):

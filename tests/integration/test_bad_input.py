@@ -165,3 +165,149 @@ class TestRequestSocket:
         assert all(400 <= c < 500 for c in codes[1::2])
         names = {o["metadata"]["name"] for o in client.list("ConfigMap", "default")["items"]}
         assert {f"good-{i}" for i in range(50)} <= names
+
+
+# -- the HTTP front door --------------------------------------------------------------
+
+TOKEN = "bad-input-token"
+
+
+@pytest.fixture
+def door(apiserver: ApiServerProcess, short_tmp: Any) -> Iterator[Any]:
+    from apiserver.http.testing import HttpFrontDoor
+
+    front = HttpFrontDoor(short_tmp, apiserver.address, token=TOKEN)
+    try:
+        front.start()
+        yield front
+    finally:
+        front.stop()
+        front.kill()
+
+
+def http(door: Any, method: str, path: str, body: bytes | None = None, *,
+         content_type: str = "application/json") -> tuple[int, str, Any]:
+    """``(code, content type, decoded body)`` of one request over a plain socket."""
+    import json
+    import socket
+
+    host, port = door.url.removeprefix("http://").rsplit(":", 1)
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n"
+    if body is not None:
+        head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    return _exchange(host, int(port), head.encode() + b"\r\n" + (body or b""), json, socket)
+
+
+def _exchange(host: str, port: int, data: bytes, json: Any, socket: Any) -> tuple[int, str, Any]:
+    with socket.create_connection((host, port), timeout=15) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    code = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if headers.get("transfer-encoding") == "chunked":
+        body, rest = b"", payload
+        while rest:
+            size_text, _, rest = rest.partition(b"\r\n")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            body, rest = body + rest[:size], rest[size + 2:]
+        payload = body
+    try:
+        decoded = json.loads(payload) if payload else None
+    except ValueError:
+        decoded = payload.decode(errors="replace")
+    return code, headers.get("content-type", ""), decoded
+
+
+class TestHttpFrontDoor:
+    @pytest.mark.parametrize(("body", "content_type"), [
+        (b"[" * 100_000, "application/json"),
+        (b"a:\n" + b"".join(b"  " * i + b"- \n" for i in range(1, 400)), "application/yaml"),
+        (b"[" * 5000 + b"]" * 5000, "application/yaml"),
+        (b"metadata: {name: x}\ndata: {a: " + b"9" * 5000 + b"}\n", "application/yaml"),
+        (b'{"metadata": {"name": "x"}, "data": {"a": ' + b"9" * 5000 + b"}}", "application/json"),
+    ])
+    def test_pathological_bodies_are_400_statuses(self, door: Any, body: bytes, content_type: str) -> None:
+        """Deep nesting and 5,000-digit numbers in JSON or YAML are 400 Statuses, not 500s."""
+        code, media, status = http(door, "POST", "/api/v1/namespaces/default/configmaps", body,
+                                   content_type=content_type)
+        assert (code, media.split(";")[0], status["kind"], status["reason"]) == (
+            400, "application/json", "Status", "BadRequest")
+
+    def test_yaml_keys_that_are_not_strings_become_strings(self, door: Any, client: Client) -> None:
+        """``1: x`` in a YAML label map reads as the JSON key ``"1"``, as the apiserver's YAML decoding makes it."""
+        body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yk\n  labels: {1: one, 2.5: half, false: 'no'}\n"
+        code, _, obj = http(door, "POST", "/api/v1/namespaces/default/configmaps", body,
+                            content_type="application/yaml")
+        assert code == 201, obj
+        assert client.get("ConfigMap", "yk", "default")["metadata"]["labels"] == {"1": "one", "2.5": "half", "false": "no"}
+
+    def test_huge_limit_is_400(self, door: Any) -> None:
+        """``limit`` beyond int64 is the apiserver's ParseInt error, not an OverflowError."""
+        code, _, status = http(door, "GET", "/api/v1/pods?limit=99999999999999999999999")
+        assert (code, status["reason"]) == (400, "BadRequest") and "out of range" in status["message"]
+
+    @pytest.mark.parametrize("request_bytes", [b"GARBAGE\r\n\r\n", b"GET /api HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"])
+    def test_unparsable_requests_get_a_status(self, door: Any, request_bytes: bytes) -> None:
+        """aiohttp's own parse errors are answered with a JSON Status too."""
+        import json
+        import socket
+
+        host, port = door.url.removeprefix("http://").rsplit(":", 1)
+        code, media, status = _exchange(host, int(port), request_bytes, json, socket)
+        assert (code, media.split(";")[0], status["kind"], status["code"]) == (400, "application/json", "Status", 400)
+
+    def test_head_answers_as_get(self, door: Any, client: Client) -> None:
+        """HEAD gets GET's code and content type, without a body."""
+        client.create(cm("h"))
+        assert http(door, "HEAD", "/api/v1/namespaces/default/configmaps/h")[:2] == (200, "application/json")
+        assert http(door, "HEAD", "/api/v1/namespaces/default/configmaps/nope")[0] == 404
+
+    def test_watch_with_a_negative_timeout_ends_at_once(self, door: Any) -> None:
+        """``timeoutSeconds=-1`` ends the stream at once, as Go's timer does in the apiserver."""
+        code, _, body = http(door, "GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=-1")
+        assert (code, body) == (200, None)
+
+    def test_watch_resource_version_beyond_uint64_is_400(self, door: Any) -> None:
+        """A resourceVersion no uint64 can hold is a 400."""
+        code, _, status = http(door, "GET", "/api/v1/configmaps?watch=1&resourceVersion=99999999999999999999")
+        assert (code, status["reason"]) == (400, "BadRequest")
+
+    def test_watch_resource_version_from_the_future_is_504_too_large(self, door: Any) -> None:
+        """A resourceVersion ahead of the cluster is "Too large resource version" after a short wait."""
+        code, _, status = http(door, "GET", "/api/v1/configmaps?watch=1&resourceVersion=999999999")
+        assert (code, status["reason"]) == (504, "Timeout")
+        assert status["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+        assert status["message"].startswith("Too large resource version: 999999999, current: ")
+
+    def test_token_is_not_on_the_command_line(self, door: Any) -> None:
+        """The bearer token is passed by file: /proc/<pid>/cmdline, readable by any user, never holds it."""
+        assert door.proc is not None
+        cmdline = open(f"/proc/{door.proc.pid}/cmdline", "rb").read()
+        assert TOKEN.encode() not in cmdline and b"--token-file" in cmdline
+
+
+class TestSecretsOnDisk:
+    def test_store_and_data_files_are_owner_only(self, tmp_path: Any) -> None:
+        """The store is created 0600 whatever the umask, and so is cluster.json."""
+        import os
+        import stat
+
+        from apiserver.store import Store
+        from kemu.launcher import ClusterState
+
+        old = os.umask(0o022)
+        try:
+            store = Store(tmp_path / "kemu.db")
+            store.close()
+            ClusterState("tcp://x", str(tmp_path), {}, {}, {"tls": {"token_file": "/x"}}).save(tmp_path)
+        finally:
+            os.umask(old)
+        for name in ("kemu.db", "cluster.json"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
