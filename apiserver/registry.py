@@ -15,6 +15,7 @@ Objects returned are the stored ones: callers serialise them, never mutate.
 
 from __future__ import annotations
 
+import builtins
 import base64
 import json
 import secrets
@@ -34,6 +35,10 @@ from kemu.clock import Clock, RealClock, rfc3339
 __all__ = ["Registry", "AdmissionConfig", "SYSTEM_NAMESPACES"]
 
 Obj = dict[str, Any]
+
+LIST_PAGE_BYTES = 16 * 1024 * 1024
+"""The most object bytes one list reply carries (a quarter of the wire's
+message limit, leaving room for the envelope)."""
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 """Created at start-up; the first two may not be deleted, as in Kubernetes."""
@@ -166,12 +171,30 @@ class Registry:
         if continue_token:
             after = _decode_continue(continue_token)
             items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
-        if limit and limit > 0 and len(items) > limit:
-            last = items[limit - 1]["metadata"]
+        cut = limit if limit and limit > 0 and len(items) > limit else len(items)
+        cut = self._fit_page(info.kind, items, cut)
+        if cut < len(items):
+            last = items[cut - 1]["metadata"]
             meta["continue"] = _encode_continue(last.get("namespace", ""), last["name"])
-            meta["remainingItemCount"] = len(items) - limit
-            items = items[:limit]
+            meta["remainingItemCount"] = len(items) - cut
+            items = items[:cut]
         return {"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": meta, "items": items}
+
+    def _fit_page(self, kind: str, items: builtins.list[Obj], cut: int) -> int:
+        """How many of the first ``cut`` items fit in one reply of at most
+        :data:`LIST_PAGE_BYTES` (at least one): a bigger list is served in
+        pages with a continue token, which :meth:`kemu.client.Client.list_all`
+        follows, so lists of any size work and only single objects are bounded."""
+        budget = LIST_PAGE_BYTES
+        if self.store.total_size(kind) <= budget:  # the common case: the whole kind fits
+            return cut
+        size_of = self.store.size_of
+        for i in range(cut):
+            meta = items[i]["metadata"]
+            budget -= size_of(kind, meta.get("namespace") or "", meta["name"])
+            if budget < 0:
+                return max(i, 1)
+        return cut
 
     # -- create ----------------------------------------------------------------
 

@@ -49,7 +49,10 @@ import msgpack
 
 from kemu.api import errors
 
-__all__ = ["Change", "Store"]
+__all__ = ["Change", "MAX_OBJECT_BYTES", "Store"]
+
+MAX_OBJECT_BYTES = 1536 * 1024
+"""The largest object the store keeps (Kubernetes: etcd's 1.5 MiB request limit)."""
 
 Obj = dict[str, Any]
 
@@ -108,6 +111,11 @@ class Store:
     """The history holds every change after this revision."""
     _pending: list[Change]
     _in_tx: bool
+    _sizes: dict[tuple[str, str, str], int]
+    """Encoded size of every stored object, so a list can be cut into pages
+    that fit a message without encoding anything twice."""
+    _kind_bytes: dict[str, int]
+    """The sum of :attr:`_sizes` per kind."""
     _undo: list[tuple[str, str, str, Obj | None]]
     """``(kind, namespace, name, object before the write or None)`` for every
     write of the open transaction, oldest first (see :meth:`undo_to`)."""
@@ -142,8 +150,11 @@ class Store:
     def _load(self) -> None:
         self._objects = {}
         self._pods_by_node = {}
+        self._sizes = {}
+        self._kind_bytes = {}
         for kind, ns, name, data in self.db.execute("SELECT kind, ns, name, data FROM objects"):
             obj = _unpack(data)
+            self._set_size(kind, ns, name, len(data))
             self._objects.setdefault(kind, {}).setdefault(ns, {})[name] = obj
             if kind == "Pod":
                 self._index_pod(ns, name, obj)
@@ -218,16 +229,19 @@ class Store:
                 self._unindex_pod(ns, name, current)
             if before is None:
                 self.db.execute("DELETE FROM objects WHERE kind = ? AND ns = ? AND name = ?", (kind, ns, name))
+                self._set_size(kind, ns, name, 0)
                 by_ns = self._objects.get(kind, {})
                 by_ns.get(ns, {}).pop(name, None)
                 if ns in by_ns and not by_ns[ns]:
                     del by_ns[ns]
             else:
+                data = _pack(before)
                 self.db.execute(
                     "INSERT INTO objects (kind, ns, name, data) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT(kind, ns, name) DO UPDATE SET data = excluded.data",
-                    (kind, ns, name, _pack(before)),
+                    (kind, ns, name, data),
                 )
+                self._set_size(kind, ns, name, len(data))
                 self._objects.setdefault(kind, {}).setdefault(ns, {})[name] = before
                 if kind == "Pod":
                     self._index_pod(ns, name, before)
@@ -265,6 +279,14 @@ class Store:
     def pods_on_node(self, node: str) -> builtins.list[Obj]:
         return list(self._pods_by_node.get(node, {}).values())
 
+    def total_size(self, kind: str) -> int:
+        """The encoded size of every stored object of ``kind``, in bytes."""
+        return self._kind_bytes.get(kind, 0)
+
+    def size_of(self, kind: str, namespace: str, name: str) -> int:
+        """The encoded size of a stored object, in bytes (0 if there is none)."""
+        return self._sizes.get((kind, namespace, name), 0)
+
     def count(self, kind: str) -> int:
         return sum(len(v) for v in self._objects.get(kind, {}).values())
 
@@ -278,14 +300,23 @@ class Store:
         meta = obj["metadata"]
         ns, name = meta.get("namespace") or "", meta["name"]
         prev = self.get(kind, ns, name)
+        meta["resourceVersion"] = str(self.revision + 1)
+        data = _pack(obj)
+        if len(data) > MAX_OBJECT_BYTES:
+            if prev is not None:
+                meta["resourceVersion"] = prev["metadata"]["resourceVersion"]
+            raise errors.too_large(
+                f"the {kind} {name!r} is {len(data)} bytes encoded, over the limit of {MAX_OBJECT_BYTES}"
+                " bytes for one object (etcd's request size limit, as in Kubernetes)"
+            )
         self._undo.append((kind, ns, name, prev))
         self.revision += 1
-        meta["resourceVersion"] = str(self.revision)
         self.db.execute(
             "INSERT INTO objects (kind, ns, name, data) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(kind, ns, name) DO UPDATE SET data = excluded.data",
-            (kind, ns, name, _pack(obj)),
+            (kind, ns, name, data),
         )
+        self._set_size(kind, ns, name, len(data))
         self._objects.setdefault(kind, {}).setdefault(ns, {})[name] = obj
         prev_node = ""
         if kind == "Pod":
@@ -310,6 +341,7 @@ class Store:
         gone_obj = copy_obj(stored)
         gone_obj["metadata"]["resourceVersion"] = str(self.revision)
         self.db.execute("DELETE FROM objects WHERE kind = ? AND ns = ? AND name = ?", (kind, ns, name))
+        self._set_size(kind, ns, name, 0)
         del self._objects[kind][ns][name]
         if not self._objects[kind][ns]:
             del self._objects[kind][ns]
@@ -319,6 +351,14 @@ class Store:
             self._unindex_pod(ns, name, stored)
         self._pending.append(Change(self.revision, "DELETED", kind, gone_obj, prev_node))
         return gone_obj
+
+    def _set_size(self, kind: str, ns: str, name: str, size: int) -> None:
+        """Record an object's encoded size (0: it is gone)."""
+        key = (kind, ns, name)
+        old = self._sizes.pop(key, 0)
+        if size:
+            self._sizes[key] = size
+        self._kind_bytes[kind] = self._kind_bytes.get(kind, 0) - old + size
 
     def _index_pod(self, ns: str, name: str, obj: Obj) -> None:
         node = node_of(obj)

@@ -193,8 +193,14 @@ class Client:
         continue_token: str | None = None,
         timeout: float | None = None,
     ) -> Obj:
-        """The ``<Kind>List`` dict: ``items`` and ``metadata.resourceVersion``."""
+        """The ``<Kind>List`` dict: ``items`` and ``metadata.resourceVersion``.
+
+        Without ``limit`` or ``continue_token`` the whole list comes back,
+        however big (see :meth:`list_all`)."""
         ns = None if all_namespaces else self._ns(kind, namespace)
+        if limit is None and continue_token is None:
+            return self.list_all(kind, ns, label_selector=label_selector, field_selector=field_selector,
+                                 timeout=timeout)
         opts: dict[str, Any] = {
             "label_selector": label_selector or None,
             "field_selector": field_selector or None,
@@ -202,6 +208,34 @@ class Client:
             "continue": continue_token,
         }
         return self.call("list", kind, ns, timeout=timeout, **opts)
+
+    def list_all(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout: float | None = None,
+    ) -> Obj:
+        """Every object of ``kind`` (in ``namespace``; all when None), however
+        many bytes they are: the apiserver cuts a list that would not fit one
+        message into pages with a continue token, and this follows them.
+
+        The list's ``resourceVersion`` is the first page's: a watch from it
+        replays whatever changed while the later pages were read, as client-go's
+        reflector relies on when it pages."""
+        opts: dict[str, Any] = {"label_selector": label_selector or None, "field_selector": field_selector or None}
+        listing: Obj = self.call("list", kind, namespace, timeout=timeout, **opts)
+        token = (listing.get("metadata") or {}).get("continue")
+        while token:
+            page = self.call("list", kind, namespace, timeout=timeout, **opts, **{"continue": token})
+            listing["items"].extend(page["items"])
+            token = (page.get("metadata") or {}).get("continue")
+        meta = listing.get("metadata") or {}
+        meta.pop("continue", None)
+        meta.pop("remainingItemCount", None)
+        return listing
 
     def update(self, obj: Obj, *, dry_run: bool = False) -> Obj:
         kind = obj["kind"]

@@ -350,8 +350,7 @@ class Informer:
 
     def _relist(self) -> None:
         """List, replace the cache, and call handlers for what changed."""
-        listing = self.client.call(
-            "list",
+        listing = self.client.list_all(
             self.kind,
             self.namespace,
             timeout=60.0,

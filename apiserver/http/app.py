@@ -665,7 +665,11 @@ class KubeApi:
         }
 
         def work() -> bytes:
-            listing = self.client.call("list", rp.info.kind, rp.namespace, **options)
+            if options["limit"] is None and options["continue"] is None:  # all of it, however big
+                listing = self.client.list_all(rp.info.kind, rp.namespace, label_selector=options["label_selector"],
+                                               field_selector=options["field_selector"])
+            else:
+                listing = self.client.call("list", rp.info.kind, rp.namespace, **options)
             return discovery.encode(render_list(listing, rp.info, target, include))
 
         return _json_response(await self.call(work))
@@ -771,8 +775,8 @@ class KubeApi:
         self._selectors(rp, query)
 
         def work() -> bytes:
-            listing = self.client.call(
-                "list", rp.info.kind, rp.namespace,
+            listing = self.client.list_all(
+                rp.info.kind, rp.namespace,
                 label_selector=query.text("labelSelector") or None, field_selector=query.text("fieldSelector") or None,
             )
             deleted = []

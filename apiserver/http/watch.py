@@ -443,7 +443,7 @@ class WatchCache:
     async def _relist(self) -> None:
         """Replace the cache with a fresh list. Watchers already served from
         the old one cannot be brought across the gap: they end with 410."""
-        listing = await self._call(lambda: self.client.call("list", self.info.kind, None, timeout=60.0))
+        listing = await self._call(lambda: self.client.list_all(self.info.kind, None, timeout=60.0))
         rv = int(listing["metadata"]["resourceVersion"])
         if self.ready.is_set():
             for w in list(self.watchers):

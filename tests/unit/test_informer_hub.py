@@ -95,8 +95,7 @@ class FakeClient:
     def watch_address(self) -> str:
         return self.server.watch_address
 
-    def call(self, op: str, kind: str, namespace: str | None = None, **_opts: Any) -> Any:
-        assert op == "list"
+    def list_all(self, kind: str, namespace: str | None = None, **_opts: Any) -> Any:
         return self.server.list(kind)
 
     def events_since(self, kind: str, rv: int, *, node: str | None = None) -> Any:
