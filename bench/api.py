@@ -37,6 +37,15 @@ latency, not queueing. ``subscriber_cpu_per_delivery_us`` and
 :class:`kemu.client.Client`; the latency is what a client sees (request,
 server-side filtering and encoding, transfer, decoding).
 
+**Flood** (``flood``). A good client sends one request at a time (a create
+and a get of a ConfigMap, alternately) and times each, first alone, then
+while a bad client, in another process, keeps 64 bad requests in flight
+(an operation the apiserver does not serve, bodies with integer map keys or
+nested 150 deep, strategic patches of the wrong shape, malformed delete
+preconditions: every path that once cost the whole server a store reload).
+``good_during_flood_ms`` against ``good_alone_ms`` is what one bad client
+costs the others.
+
 ``--profile DIR`` runs each apiserver under cProfile (``python -m cProfile
 -m apiserver``), saves ``DIR/apiserver-<section>.prof`` and adds the top
 functions by own time to the JSON.
@@ -120,7 +129,9 @@ class BenchConfig:
     """Lists timed."""
     profile_dir: str | None = None
     """Run the apiservers under cProfile and save their stats here."""
-    sections: tuple[str, ...] = ("writes", "watch", "list")
+    flood_requests: int = 20_000
+    """Bad requests the flooding client sends."""
+    sections: tuple[str, ...] = ("writes", "watch", "list", "flood")
 
 
 def percentiles(values: Sequence[float], scale: float = 1000.0) -> dict[str, float]:
@@ -575,6 +586,99 @@ def bench_list(address: str, pods: int, lists: int, server_pid: int | None = Non
     }
 
 
+# -- flood ---------------------------------------------------------------------------------
+
+
+def _deep(depth: int) -> Obj:
+    top: Obj = {}
+    inner = top
+    for _ in range(depth):
+        inner["x"] = {}
+        inner = inner["x"]
+    return top
+
+
+def bad_requests() -> list[Obj]:
+    """One of each kind of bad request (the flood cycles through them)."""
+    return [
+        {"op": "call", "kind": "Pod", "ns": "default", "name": "x", "opts": {}},
+        {"op": "create", "kind": "Service", "ns": "default",
+         "body": {"metadata": {"name": "odd"}, "spec": {"selector": {1: "x"}, "ports": [{"port": 80}]}}},
+        {"op": "create", "kind": "ConfigMap", "ns": "default", "body": {"metadata": {"name": "deep"}, "data": _deep(150)}},
+        {"op": "patch", "kind": "ConfigMap", "ns": "default", "name": "target", "body": {"metadata": [1, 2]},
+         "opts": {"patch_type": "strategic"}},
+        {"op": "delete", "kind": "ConfigMap", "ns": "default", "name": "target", "opts": {"preconditions": [1]}},
+    ]
+
+
+def _flood_worker(address: str, total: int, depth: int, go: Any, out: Any) -> None:
+    """Keep ``depth`` bad requests in flight until ``total`` were answered."""
+    frames = [msgpack.packb({"v": 1, "id": i, **r}, use_bin_type=True) for i, r in enumerate(bad_requests())]
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(address)
+    go.wait()
+    sent = answered = bad_codes = 0
+    start = time.monotonic()
+    try:
+        while answered < total:
+            while sent < total and sent - answered < depth:
+                sock.send(frames[sent % len(frames)])
+                sent += 1
+            if not sock.poll(10_000):
+                break
+            reply = wire.Reply.decode(sock.recv())
+            answered += 1
+            bad_codes += not 400 <= reply.code < 500
+    finally:
+        sock.close(linger=0)
+        ctx.term()
+    out.put({"answered": answered, "non_4xx": bad_codes, "seconds": time.monotonic() - start})
+
+
+def _good_requests(client: Client, until: Callable[[], bool], minimum: int) -> list[float]:
+    latencies: list[float] = []
+    i = 0
+    while len(latencies) < minimum or not until():
+        start = time.monotonic()
+        if i % 2 == 0:
+            client.create(configmap(f"good-{id(latencies)}-{i}"))
+        else:
+            client.get("ConfigMap", f"good-{id(latencies)}-{i - 1}", "default")
+        latencies.append(time.monotonic() - start)
+        i += 1
+    return latencies
+
+
+def bench_flood(address: str, bad_total: int, depth: int = 64) -> dict[str, Any]:
+    """A good client's latency alone, then while another process floods the
+    socket with bad requests (see the module doc)."""
+    mp = multiprocessing.get_context("spawn")
+    with Client(address, timeout=30.0) as client:
+        client.create(configmap("target"))
+        alone = _good_requests(client, lambda: True, 500)
+        go, out = mp.Event(), mp.Queue()
+        flooder = mp.Process(target=_flood_worker, args=(address, bad_total, depth, go, out), daemon=True)
+        flooder.start()
+        try:
+            go.set()
+            during = _good_requests(client, lambda: not flooder.is_alive() or not out.empty(), 200)
+            result = out.get(timeout=120)
+        finally:
+            flooder.join(timeout=10)
+            if flooder.is_alive():
+                flooder.kill()
+    return {
+        "bad_requests": result["answered"],
+        "bad_non_4xx": result["non_4xx"],
+        "bad_per_s": round(result["answered"] / result["seconds"], 1),
+        "good_alone_ms": percentiles(alone),
+        "good_during_flood_ms": percentiles(during),
+        "good_requests_during_flood": len(during),
+    }
+
+
 # -- the run -------------------------------------------------------------------------------
 
 
@@ -623,6 +727,14 @@ def _run_list(root: Path, cfg: BenchConfig, res: _Results) -> None:
     print(f"list {cfg.list_pods} pods: p50 {res.out['list']['latency_ms']['p50']} ms", file=sys.stderr)
 
 
+def _run_flood(root: Path, cfg: BenchConfig, res: _Results) -> None:
+    with apiserver(root, "flood", cfg, res.profiles) as server:
+        res.out["flood"] = bench_flood(server.address, cfg.flood_requests)
+    flood = res.out["flood"]
+    print(f"flood {flood['bad_requests']} bad: good p99 {flood['good_alone_ms']['p99']} ms alone, "
+          f"{flood['good_during_flood_ms']['p99']} ms during", file=sys.stderr)
+
+
 def _targets(out: dict[str, Any]) -> dict[str, Any]:
     targets: dict[str, Any] = {}
     if "write_ratio" in out:
@@ -649,7 +761,7 @@ def run(cfg: BenchConfig, workdir: Path | None = None) -> dict[str, Any]:
     res.out["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
     with tempfile.TemporaryDirectory(prefix="kemu-bench-", dir=workdir) as tmp:
         root = Path(tmp)
-        steps = {"writes": _run_writes, "watch": _run_watch, "list": _run_list}
+        steps = {"writes": _run_writes, "watch": _run_watch, "list": _run_list, "flood": _run_flood}
         for section in cfg.sections:
             steps[section](root, cfg, res)
     res.out["targets"] = _targets(res.out)
@@ -675,7 +787,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--watch-rate", type=float, default=50.0, help="Creates per second while watching [50].")
     ap.add_argument("--list-pods", type=int, help="Pods to list [10000; quick 2000].")
     ap.add_argument("--lists", type=int, help="Lists timed [20; quick 10].")
-    ap.add_argument("--sections", default="writes,watch,list", help="Which sections to run [writes,watch,list].")
+    ap.add_argument("--flood-requests", type=int, help="Bad requests in the flood [20000; quick 2000].")
+    ap.add_argument("--sections", default="writes,watch,list,flood",
+                    help="Which sections to run [writes,watch,list,flood].")
     ap.add_argument("--profile", metavar="DIR", help="Run the apiservers under cProfile, dumps in DIR.")
     ap.add_argument("--workdir", type=Path, help="Where the temporary data directories go (same disk as the figures).")
     args = ap.parse_args(argv)
@@ -693,6 +807,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         watch_rate=args.watch_rate,
         list_pods=args.list_pods or (2_000 if quick else 10_000),
         lists=args.lists or (10 if quick else 20),
+        flood_requests=args.flood_requests or (2_000 if quick else 20_000),
         profile_dir=args.profile,
         sections=tuple(s for s in args.sections.split(",") if s),
     )

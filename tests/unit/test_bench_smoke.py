@@ -31,7 +31,7 @@ def test_tiny_run_produces_every_key(bench_api: ModuleType, tmp_path: Path) -> N
     """200 writes, 2 subscribers and 100 pods give the full JSON shape."""
     cfg = bench_api.BenchConfig(
         writes=200, concurrency=(1, 4), raw_inserts=200, subscribers=(2,), subscriber_procs=2,
-        watch_events=20, watch_rate=100.0, list_pods=100, lists=3,
+        watch_events=20, watch_rate=100.0, list_pods=100, lists=3, flood_requests=300,
     )
     out = bench_api.run(cfg)
     json.dumps(out)  # JSON-ready
@@ -48,6 +48,9 @@ def test_tiny_run_produces_every_key(bench_api: ModuleType, tmp_path: Path) -> N
     assert "ack_to_handler_ms" in watch
     assert out["list"]["pods"] == 100 and out["list"]["lists"] == 3
     assert set(out["targets"]) == {"writes_vs_raw_sqlite", "watch_p99_ms"}
+    flood = out["flood"]
+    assert flood["bad_requests"] == 300 and flood["bad_non_4xx"] == 0
+    assert set(flood["good_during_flood_ms"]) == {"p50", "p90", "p99", "max", "mean"}
 
 
 @pytest.mark.timeout(120)
