@@ -59,9 +59,11 @@ HOP_BY_HOP = frozenset({
 })
 """RFC 9110 7.6.1's connection-specific headers (and what a ``Connection``
 header lists is dropped too)."""
-_NOT_FORWARDED = frozenset({"host", "authorization", "content-length"})
+_NOT_FORWARDED = frozenset({"host", "authorization"})
 """Set by the client library, or the API's own credentials (the apiserver
-drops ``Authorization`` once it authenticated the request)."""
+drops ``Authorization`` once it authenticated the request). A
+``Content-Length`` goes on, so the body is not re-framed as chunks (which
+many small servers do not read)."""
 _NOT_RETURNED = frozenset({"content-length"})
 """The body is passed on as it came (still encoded: the client does not
 inflate it), and its length is set on the response itself."""
@@ -227,7 +229,7 @@ class Proxy:
             raise errors.service_unavailable(f'error trying to reach service: node "{name}" is not Ready: {why}')
         if path == "/pods":
             listing: Obj = await self._call(
-                lambda: self.client.list("Pod", None, field_selector=f"spec.nodeName={name}")
+                lambda: self.client.list("Pod", all_namespaces=True, field_selector=f"spec.nodeName={name}")
             )
             body = {"kind": "PodList", "apiVersion": "v1", "metadata": {},
                     "items": [{"kind": "Pod", "apiVersion": "v1", **p} for p in listing.get("items") or []]}
