@@ -63,6 +63,7 @@ from kemu.api import errors
 from kemu.log import get_logger
 
 __all__ = [
+    "Accept",
     "CANCEL",
     "FLAG_FIN",
     "FLAG_UNIDIRECTIONAL",

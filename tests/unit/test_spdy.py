@@ -84,7 +84,7 @@ class TestFrames:
     def test_frames_split_across_chunks(self) -> None:
         """Bytes fed one at a time give the same frames."""
         compressor = spdy.HeaderCompressor()
-        frames = [spdy.SynStream(1, {"port": ["80"]}), spdy.Data(1, b"x" * 1000), spdy.Ping(3)]
+        frames: list[spdy.Frame] = [spdy.SynStream(1, {"port": ["80"]}), spdy.Data(1, b"x" * 1000), spdy.Ping(3)]
         wire = b"".join(spdy.encode_frame(f, compressor) for f in frames)
         parser = spdy.FrameParser()
         got: list[spdy.Frame] = []
@@ -176,6 +176,14 @@ class Peer:
         return b"".join(spdy.encode_frame(f, self.compressor) for f in frames)
 
 
+def collect(streams: list[spdy.SpdyStream]) -> spdy.Accept:
+    """An accept that keeps every stream."""
+    def accept(stream: spdy.SpdyStream) -> bool:
+        streams.append(stream)
+        return True
+    return accept
+
+
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
@@ -187,7 +195,7 @@ class TestSession:
         async def run() -> None:
             transport, peer = FakeTransport(), Peer()
             streams: list[spdy.SpdyStream] = []
-            conn = spdy.SpdyConnection(transport.send, lambda s: streams.append(s) or True,
+            conn = spdy.SpdyConnection(transport.send, collect(streams),
                                        close_transport=transport.close)
             conn.start()
             conn.feed_data(peer(spdy.SynStream(1, {"port": ["80"]}), spdy.Data(1, b"ping", spdy.FLAG_FIN)))
@@ -237,7 +245,7 @@ class TestSession:
         async def run() -> None:
             transport, peer = FakeTransport(), Peer()
             streams: list[spdy.SpdyStream] = []
-            conn = spdy.SpdyConnection(transport.send, lambda s: streams.append(s) or True,
+            conn = spdy.SpdyConnection(transport.send, collect(streams),
                                        close_transport=transport.close)
             conn.start()
             conn.feed_data(peer(spdy.SynStream(1, {})))
@@ -255,7 +263,7 @@ class TestSession:
         async def run() -> None:
             transport, peer = FakeTransport(), Peer()
             streams: list[spdy.SpdyStream] = []
-            conn = spdy.SpdyConnection(transport.send, lambda s: streams.append(s) or True)
+            conn = spdy.SpdyConnection(transport.send, collect(streams))
             conn.start()
             conn.feed_data(peer(spdy.SynStream(1, {}), spdy.RstStream(1, spdy.CANCEL)))
             await settle()
@@ -285,7 +293,7 @@ class TestSession:
         async def run() -> None:
             transport, peer = FakeTransport(), Peer()
             streams: list[spdy.SpdyStream] = []
-            conn = spdy.SpdyConnection(transport.send, lambda s: streams.append(s) or True)
+            conn = spdy.SpdyConnection(transport.send, collect(streams))
             conn.start()
             conn.feed_data(peer(spdy.SynStream(1, {})))
             await settle()
