@@ -31,7 +31,10 @@ loop.
   ``deletecollection``;
 - ``pods/binding``, the ``bindings`` resource, and ``pods/eviction`` (a delete);
 - ``pods/log`` (a text stream) and ``pods/exec`` (a WebSocket), proxied to
-  the pod's kubelet by :mod:`apiserver.http.kubeletproxy`.
+  the pod's kubelet by :mod:`apiserver.http.kubeletproxy`;
+- ``pods/portforward`` (SPDY/3.1, plain or in a WebSocket:
+  :mod:`apiserver.http.portforward` on :mod:`apiserver.http.spdy`) and the
+  ``pods|services|nodes/proxy`` subresources (:mod:`apiserver.http.proxy`).
 
 Bodies are JSON (or YAML). Protobuf bodies, which kubectl's typed clients
 send (``kubectl create deployment|configmap|namespace ...``), get a ``415``
