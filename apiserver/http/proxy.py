@@ -138,7 +138,10 @@ class Proxy:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout),
                 auto_decompress=False,
-                connector=aiohttp.TCPConnector(ssl=False, limit=0),
+                # A fresh connection per request: kemu's pod servers write a
+                # response's head and body in two sends, which on a reused
+                # connection waits out a delayed ACK (~40 ms a request).
+                connector=aiohttp.TCPConnector(ssl=False, limit=0, force_close=True),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             )
