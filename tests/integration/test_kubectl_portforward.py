@@ -443,3 +443,72 @@ class TestProxy:
         doc = json.loads(cluster.kubectl("get", "--raw", "/api/v1").stdout)
         names = {r["name"] for r in doc["resources"]}
         assert {"pods/portforward", "pods/proxy", "services/proxy", "nodes/proxy"} <= names
+
+
+# -- the wire, without kubectl ---------------------------------------------------------------
+
+
+def _api(cluster: Cluster) -> tuple[str, int, str]:
+    """The front door's host, port and token, from the kubeconfig."""
+    import yaml
+
+    config = yaml.safe_load(Path(cluster.env["KUBECONFIG"]).read_text())
+    server = config["clusters"][0]["cluster"]["server"]
+    host, port = server.split("//", 1)[1].rsplit(":", 1)
+    return host, int(port), config["users"][0]["user"]["token"]
+
+
+def _upgrade(cluster: Cluster, protocol: str) -> tuple[socket.socket, bytes]:
+    import ssl
+
+    host, port, token = _api(cluster)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    sock = ctx.wrap_socket(socket.create_connection((host, port), timeout=10), server_hostname=host)
+    sock.sendall((f"POST /api/v1/namespaces/tour/pods/duo/portforward HTTP/1.1\r\nHost: {host}\r\n"
+                  f"Authorization: Bearer {token}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                  f"X-Stream-Protocol-Version: {protocol}\r\nContent-Length: 0\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return sock, head
+
+
+class TestPortForwardWire:
+    def test_malformed_frames_end_the_session_with_goaway(self, cluster: Cluster) -> None:
+        """After the upgrade, a SYN_STREAM whose header block is not zlib gets
+        GOAWAY PROTOCOL_ERROR and the connection is closed; the front door lives on."""
+        sock, head = _upgrade(cluster, "portforward.k8s.io")
+        with sock:
+            assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+            assert b"X-Stream-Protocol-Version: portforward.k8s.io" in head
+            sock.sendall(b"\x80\x03\x00\x01\x00\x00\x00\x0e\x00\x00\x00\x01" + b"\x00" * 6 + b"junk")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer == b"\x80\x03\x00\x07\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x01"
+        with port_forward(cluster, "pod/duo", 8080) as fwd:
+            assert HELLO.match(http_get(fwd.ports[8080]))
+
+    def test_unknown_protocol_is_403(self, cluster: Cluster) -> None:
+        """A protocol other than portforward.k8s.io is refused in apimachinery's words."""
+        sock, head = _upgrade(cluster, "v4.channel.k8s.io")
+        with sock:
+            assert head.startswith(b"HTTP/1.1 403 ")
+
+    def test_no_upgrade_is_400(self, cluster: Cluster) -> None:
+        """A plain POST is the kubelet's 'Upgrade request required'."""
+        host, port, token = _api(cluster)
+        import ssl
+
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        req = urllib.request.Request(f"https://{host}:{port}/api/v1/namespaces/tour/pods/duo/portforward",
+                                     method="POST", data=b"", headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=10, context=ctx)
+        assert info.value.code == 400
+        assert json.loads(info.value.read())["message"] == "Upgrade request required"
