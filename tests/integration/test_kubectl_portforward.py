@@ -256,7 +256,7 @@ class TestPortForward:
         assert len(bodies) == 50
         assert {HELLO.match(b).group(1) for b in bodies if HELLO.match(b)} == {pod}  # type: ignore[union-attr]
         assert all(HELLO.match(b) for b in bodies)
-        assert transports(cluster).count("websocket") == before + 1
+        wait_for(lambda: transports(cluster).count("websocket") == before + 1, 10, message="a websocket session logged")
 
     def test_service_over_plain_spdy(self, cluster: Cluster) -> None:
         """port-forward svc/NAME with WebSockets off: the SPDY upgrade, the
@@ -265,7 +265,7 @@ class TestPortForward:
         with port_forward(cluster, "svc/kubernetes-bootcamp", 80, websockets=False) as fwd:
             bodies = hammer(fwd.ports[80])
         assert len(bodies) == 50 and all(HELLO.match(b) for b in bodies)
-        assert transports(cluster).count("spdy") == before + 1
+        wait_for(lambda: transports(cluster).count("spdy") == before + 1, 10, message="a SPDY session logged")
 
     def test_deployment_answers_50_concurrent_connections(self, cluster: Cluster) -> None:
         """port-forward deploy/NAME picks one of its pods; every connection reaches it."""
