@@ -92,6 +92,7 @@ __all__ = [
     "encode_frame",
     "negotiate_protocol",
     "upgrade",
+    "wants_spdy",
 ]
 
 VERSION = 3
@@ -553,6 +554,9 @@ class SpdyConnection:
         """Why the session ended, when it was not a clean close."""
         self.log = get_logger().bind(subsystem="spdy", connection=name)
         self._task: asyncio.Task[None] | None = None
+        self.reader: asyncio.Task[None] | None = None
+        """The task reading the transport, when it is not aiohttp's protocol
+        (a WebSocket tunnel); ended with the session."""
 
     # -- input -------------------------------------------------------------------------
 
@@ -691,6 +695,8 @@ class SpdyConnection:
 
     async def _shut(self) -> None:
         self.closed = True
+        if self.reader is not None and self.reader is not asyncio.current_task():
+            self.reader.cancel()
         for stream in list(self._streams.values()):
             stream.local_closed = True
             stream._remote_end()
@@ -797,8 +803,7 @@ async def _upgrade_websocket(request: web.Request, protocols: tuple[str, ...], a
         finally:
             connection.feed_eof()
 
-    reader = asyncio.get_running_loop().create_task(pump())
-    _keep(connection, reader)
+    connection.reader = asyncio.get_running_loop().create_task(pump())
     return ws, connection, ready.protocol[len(TUNNEL_PREFIX):]
 
 
@@ -832,12 +837,3 @@ async def _upgrade_plain(request: web.Request, protocols: tuple[str, ...], accep
     await response.prepare(request)
     connection.start()
     return response, connection, protocol
-
-
-_BACKGROUND: dict[SpdyConnection, asyncio.Task[None]] = {}
-
-
-def _keep(connection: SpdyConnection, task: asyncio.Task[None]) -> None:
-    """Hold a reference to a connection's reader task until it ends."""
-    _BACKGROUND[connection] = task
-    task.add_done_callback(lambda _t: _BACKGROUND.pop(connection, None))
