@@ -31,7 +31,10 @@ loop.
   ``deletecollection``;
 - ``pods/binding``, the ``bindings`` resource, and ``pods/eviction`` (a delete);
 - ``pods/log`` (a text stream) and ``pods/exec`` (a WebSocket), proxied to
-  the pod's kubelet by :mod:`apiserver.http.kubeletproxy`.
+  the pod's kubelet by :mod:`apiserver.http.kubeletproxy`;
+- ``pods/portforward`` (SPDY/3.1, plain or in a WebSocket:
+  :mod:`apiserver.http.portforward` on :mod:`apiserver.http.spdy`) and the
+  ``pods|services|nodes/proxy`` subresources (:mod:`apiserver.http.proxy`).
 
 Bodies are JSON (or YAML). Protobuf bodies, which kubectl's typed clients
 send (``kubectl create deployment|configmap|namespace ...``), get a ``415``
@@ -59,6 +62,8 @@ from multidict import CIMultiDict
 
 from apiserver.http import discovery, tables
 from apiserver.http.kubeletproxy import KubeletProxy
+from apiserver.http.portforward import PortForwarder
+from apiserver.http.proxy import Proxy
 from apiserver.http.query import Query
 from apiserver.http.watch import END, WatchCaches, WatchOptions
 from kemu.api import bodies, errors, schema, selectors
@@ -205,7 +210,7 @@ def parse_resource_path(path: str) -> ResourcePath | None:
         inner = discovery.find_resource(group, version, rest[2])
         if (inner is not None and inner.namespaced) or (not group and rest[2] == "bindings"):
             namespace, rest = rest[1], rest[2:]
-    if len(rest) > 3:
+    if len(rest) > 3 and rest[2] != "proxy":  # proxy/ takes the rest of the path
         raise _not_found_resource()
     resource = rest[0]
     info = discovery.find_resource(group, version, resource)
@@ -439,6 +444,8 @@ class KubeApi:
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="kemu-http")
         self.caches = WatchCaches(self.client, self.call, heartbeat_timeout=config.heartbeat_timeout)
         self.kubelets = KubeletProxy(self.client, self.call, timeout=config.request_timeout)
+        self.port_forwarder = PortForwarder(self.client, self.call)
+        self.proxy = Proxy(self.client, self.call, timeout=config.request_timeout)
         self.log = get_logger()
         self._watch_tasks: set[asyncio.Task[Any]] = set()
 
@@ -449,6 +456,7 @@ class KubeApi:
     async def close(self) -> None:
         await self.caches.close()
         await self.kubelets.close()
+        await self.proxy.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 
@@ -617,12 +625,16 @@ class KubeApi:
             if method != "POST":
                 raise _status(405, "only POST is allowed on bindings")
             return await self.bind(request, rp, query)
+        if sub == "proxy" and rp.name is not None and not rp.watch:  # before watch: ?watch= is the backend's
+            return await self.proxy.serve(request, rp.info.kind, rp.namespace, rp.name)
         if rp.watch or (method == "GET" and query.flag("watch")):
             if method != "GET" or sub is not None:
                 raise _status(405, "watch takes GET on a collection or an object")
             return await self.watch(request, rp, query)
         if sub in ("log", "exec"):
             return await self.kubelet_subresource(request, rp, query)
+        if sub == "portforward" and rp.name is not None and rp.namespace is not None:
+            return await self.port_forwarder.serve(request, rp.namespace, rp.name)
         if sub == "scale":
             return await self.scale(request, rp, query)
         if sub in ("binding", "eviction"):

@@ -103,6 +103,8 @@ def _status(info: KindInfo) -> Subresource:
 
 _SCALE = Subresource("scale", "autoscaling", "v1", "Scale", ("get", "patch", "update"))
 
+_PROXY_VERBS = ("create", "delete", "get", "patch", "update")
+"""What kube-apiserver lists for the ``*/proxy`` subresources."""
 SUBRESOURCES: dict[str, list[Subresource]] = {
     info.kind: ([_status(info)] if info.has_status else []) for info in KINDS.values()
 }
@@ -114,7 +116,11 @@ SUBRESOURCES["Pod"] += [
     Subresource("eviction", "policy", "v1", "Eviction", ("create",)),
     Subresource("exec", "", "v1", "PodExecOptions", ("create", "get")),
     Subresource("log", "", "v1", "Pod", ("get",)),
+    Subresource("portforward", "", "v1", "PodPortForwardOptions", ("create", "get")),
+    Subresource("proxy", "", "v1", "PodProxyOptions", _PROXY_VERBS),
 ]
+SUBRESOURCES["Service"].append(Subresource("proxy", "", "v1", "ServiceProxyOptions", _PROXY_VERBS))
+SUBRESOURCES["Node"].append(Subresource("proxy", "", "v1", "NodeProxyOptions", _PROXY_VERBS))
 
 
 def group_versions() -> list[tuple[str, str]]:
