@@ -602,6 +602,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Generic HTTP/1.1 I/O around an app; the server attributes carry the app."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    """TCP_NODELAY: the head and the body go out as two writes, and with Nagle a
+    client that keeps its connection waits ~40 ms (delayed ACK) for the body."""
     server: _KemuHTTPServer
 
     def handle_one_request(self) -> None:
