@@ -33,9 +33,11 @@ loop.
 - ``pods/log`` (a text stream) and ``pods/exec`` (a WebSocket), proxied to
   the pod's kubelet by :mod:`apiserver.http.kubeletproxy`.
 
-Bodies are JSON (or YAML). Protobuf bodies, which kubectl's typed clients
-send (``kubectl create deployment|configmap|namespace ...``), get a ``415``
-that says how to go through ``kubectl apply`` instead.
+Bodies are JSON, YAML, or protobuf (what kubectl's typed clients send:
+``kubectl create deployment|configmap|namespace ...``, drain's evictions),
+decoded by :mod:`apiserver.http.protobufmedia` into the same JSON data.
+Answers are JSON, or protobuf for a client whose ``Accept`` names only
+protobuf.
 
 A request that kemu cannot make sense of gets a ``4xx`` ``Status``; one that
 breaks something gets a ``500`` ``Status`` and a log line; the process lives on.
@@ -57,7 +59,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-from apiserver.http import discovery, tables
+from apiserver.http import discovery, protobufmedia, tables
 from apiserver.http.kubeletproxy import KubeletProxy
 from apiserver.http.query import Query
 from apiserver.http.watch import END, WatchCaches, WatchOptions
@@ -228,7 +230,7 @@ def parse_resource_path(path: str) -> ResourcePath | None:
 
 
 def _decode_body(raw: bytes, content_type: str) -> Any:
-    """The request body as data: JSON, or YAML for YAML media types."""
+    """The request body as data: JSON, YAML for YAML media types, protobuf's object."""
     if not raw.strip():
         raise errors.bad_request("the body of the request was empty")
     if content_type in ("application/yaml", "application/x-yaml", "text/yaml", APPLY_PATCH):
@@ -239,15 +241,7 @@ def _decode_body(raw: bytes, content_type: str) -> Any:
         _check_expansion(data)
         return data
     if content_type == PROTOBUF:
-        # TODO(protobuf): kubectl's typed clients (kubectl create deployment|namespace|
-        # configmap|service ..., kubectl drain's evictions) send protobuf bodies.
-        # Decoding them needs the field numbers of k8s.io/api's generated.proto.
-        raise _status(
-            415,
-            "kemu's HTTP API does not decode protobuf request bodies yet; for kubectl create"
-            " <generator>, pipe it through apply instead:"
-            " kubectl create ... --dry-run=client -o yaml | kubectl apply -f -",
-        )
+        return protobufmedia.decode_body(raw)
     if content_type not in ("", JSON, "text/plain", *PATCH_TYPES):
         raise _status(
             415,
@@ -942,7 +936,8 @@ def create_app(config: HttpConfig) -> web.Application:
     """The aiohttp application serving the Kubernetes API for ``config``."""
     api = KubeApi(config)
     app = web.Application(
-        middlewares=[api.errors_middleware, api.auth_middleware], client_max_size=config.max_body_bytes
+        middlewares=[protobufmedia.protobuf_middleware, api.errors_middleware, api.auth_middleware],
+        client_max_size=config.max_body_bytes,
     )
     app["kube_api"] = api
     app.router.add_route("*", "/{tail:.*}", api.dispatch)
