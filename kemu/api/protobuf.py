@@ -142,6 +142,7 @@ def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, Any]]
     while pos < end:
         key, pos = _varint(data, pos, end)
         number, wire = key >> 3, key & 7
+        value: Any
         if number == 0 or number > 0x1FFFFFFF:
             raise ProtobufError(f"illegal field number {number}")
         if wire == _VARINT:
@@ -370,7 +371,7 @@ def _decode_special(name: str, data: bytes, start: int, end: int, depth: int) ->
         return decode_object(payload, _depth=depth + 1)
     try:
         return json.loads(payload) if payload.strip() else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProtobufError(f"{name.rsplit('.', 1)[1]}: the embedded data is not JSON") from None
 
 

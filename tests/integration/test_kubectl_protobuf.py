@@ -60,6 +60,8 @@ class Request:
     path: str
     content_type: str
     accept: str
+    answer_type: str = ""
+    """The Content-Type of kemu's answer."""
 
 
 @dataclass
@@ -78,7 +80,8 @@ class AcceptNarrowingProxy:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         accept = request.headers.get("Accept", "")
-        self.seen.append(Request(request.method, request.path, request.headers.get("Content-Type", ""), accept))
+        seen = Request(request.method, request.path, request.headers.get("Content-Type", ""), accept)
+        self.seen.append(seen)
         headers = {k: v for k, v in request.headers.items()
                    if k.lower() not in ("host", "content-length", "accept-encoding", "connection")}
         if PROTOBUF in accept:
@@ -90,6 +93,7 @@ class AcceptNarrowingProxy:
             request.method, self.upstream + request.path_qs, headers=headers, data=body or None, ssl=context
         ) as answer:
             payload = await answer.read()
+            seen.answer_type = answer.headers.get("Content-Type", "")
             kept = {k: v for k, v in answer.headers.items()
                     if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")}
             return web.Response(body=payload, status=answer.status, headers=kept)
@@ -331,6 +335,7 @@ class TestProtobufAnswersReadByKubectl:
         name = f"pbanswer{next(_counter)}"
         Kubectl(cluster.env, "default")("create", "namespace", name)
         kubectl = Kubectl(cluster.proxy_env, name)
+        cluster.proxy.seen.clear()
         cm = json.loads(kubectl("create", "configmap", "settings", "--from-literal=a=1", "-o", "json"))
         assert cm["data"] == {"a": "1"}
         assert cm["metadata"]["uid"] and cm["metadata"]["resourceVersion"] and cm["metadata"]["creationTimestamp"]
@@ -338,7 +343,9 @@ class TestProtobufAnswersReadByKubectl:
         assert deploy["spec"]["replicas"] == 0
         assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
         assert deploy["metadata"]["generation"] == 1
-        assert any(r.accept == PROTOBUF or PROTOBUF in r.accept for r in cluster.proxy.seen)
+        creates = [r for r in cluster.proxy.seen if r.method == "POST"]
+        assert len(creates) == 2 and all(r.answer_type == PROTOBUF for r in creates)
         again = kubectl.run("create", "configmap", "settings", check=False)
         assert again.returncode == 1
         assert 'configmaps "settings" already exists' in again.stderr
+        assert cluster.proxy.seen[-1].answer_type == PROTOBUF  # the 409 Status, in protobuf
