@@ -315,6 +315,8 @@ def _delete_options(body: Any, query: Query) -> Obj:
     opts: Obj = dict(body) if isinstance(body, dict) else {}
     if body is not None and not isinstance(body, dict):
         raise errors.bad_request("the body of a delete must be a DeleteOptions object")
+    if opts.get("kind") not in (None, "DeleteOptions"):
+        raise errors.bad_request(f"the kind in the data ({opts['kind']}) does not match the expected kind (DeleteOptions)")
     grace = query.number("gracePeriodSeconds")
     if grace is None:
         grace = opts.get("gracePeriodSeconds")
@@ -811,6 +813,8 @@ class KubeApi:
         body = await self._read_body(request)
         if not isinstance(body, dict):
             raise errors.bad_request("an Eviction must be an object")
+        if body.get("kind") not in (None, "Eviction"):
+            raise errors.bad_request(f"the kind in the data ({body['kind']}) does not match the expected kind (Eviction)")
         options = _delete_options(body.get("deleteOptions"), query)
         await self.call(lambda: self.client.call("delete", "Pod", rp.namespace, rp.name, **options))
         return _json_response(_success(201), 201)

@@ -143,8 +143,13 @@ class Cluster:
     proxy_env: dict[str, str]
 
     def post(self, path: str, body: bytes, content_type: str, accept: str = "application/json") -> tuple[int, bytes, str]:
+        return self.request("POST", path, body, content_type, accept)
+
+    def request(
+        self, method: str, path: str, body: bytes | None, content_type: str, accept: str = "application/json"
+    ) -> tuple[int, bytes, str]:
         """One raw request to the front door: (code, body, Content-Type)."""
-        request = urllib.request.Request(self.url + path, data=body, method="POST", headers={
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers={
             "Content-Type": content_type, "Accept": accept, "Authorization": f"Bearer {self.token}",
         })
         opener = urllib.request.build_opener(
@@ -314,6 +319,30 @@ class TestMalformedBodies:
         code, raw, content_type = cluster.post("/api/v1/namespaces/default/configmaps", body, PROTOBUF, accept=PROTOBUF)
         assert (code, content_type) == (409, PROTOBUF)
         assert pb.decode_object(raw)["reason"] == "AlreadyExists"
+
+
+class TestOtherBodies:
+    def test_eviction_and_delete_options_in_protobuf(self, cluster: Cluster, kubectl: Kubectl) -> None:
+        """A typed client's Eviction and DeleteOptions bodies, in protobuf, act; a wrong kind is a 400."""
+        ns = kubectl.namespace
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "victim"},
+               "spec": {"containers": [{"name": "c", "image": "nginx"}], "terminationGracePeriodSeconds": 1}}
+        code, raw, _ = cluster.post(f"/api/v1/namespaces/{ns}/pods", pb.encode_object(pod), PROTOBUF)
+        assert code == 201, raw
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}
+        code, raw, _ = cluster.post(f"/api/v1/namespaces/{ns}/pods/victim/eviction", pb.encode_object(options), PROTOBUF)
+        assert code == 400 and "expected kind (Eviction)" in json.loads(raw)["message"]
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "victim", "namespace": ns},
+                    "deleteOptions": {"gracePeriodSeconds": 0}}
+        code, raw, _ = cluster.post(f"/api/v1/namespaces/{ns}/pods/victim/eviction", pb.encode_object(eviction), PROTOBUF)
+        assert code == 201, raw
+        wait_for(lambda: kubectl("get", "pods", "-o", "name") == "", 20, message="the evicted pod to go")
+        kubectl("create", "configmap", "doomed")
+        code, raw, _ = cluster.request(
+            "DELETE", f"/api/v1/namespaces/{ns}/configmaps/doomed", pb.encode_object(options), PROTOBUF
+        )
+        assert code == 200, raw
+        assert kubectl.run("get", "configmap", "doomed", check=False).returncode == 1
 
 
 class TestProtobufAnswersReadByKubectl:
