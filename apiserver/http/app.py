@@ -650,12 +650,18 @@ class KubeApi:
         return _json_response(render_object(obj, rp.info, target, query.text("includeObject")))
 
     async def _read_body(self, request: web.Request) -> Any:
-        return _decode_body(await request.read(), _media_type(request))
+        return await self._decode(await request.read(), _media_type(request))
 
     async def _optional_body(self, request: web.Request) -> Any:
         """The body when there is one (a DELETE's DeleteOptions), else None."""
         raw = await request.read() if request.body_exists else b""
-        return _decode_body(raw, _media_type(request)) if raw.strip() else None
+        return await self._decode(raw, _media_type(request)) if raw.strip() else None
+
+    async def _decode(self, raw: bytes, media: str) -> Any:
+        """Protobuf is decoded in Python, in the pool: a large body must not hold the loop."""
+        if media == PROTOBUF:
+            return await self.call(lambda: _decode_body(raw, media))
+        return _decode_body(raw, media)
 
     async def create(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
         if rp.info.namespaced and not rp.namespace:

@@ -20,6 +20,7 @@ Two directions, both through :mod:`kemu.api.protobuf`:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -77,8 +78,8 @@ async def protobuf_middleware(
     if not isinstance(response, web.Response) or response.content_type != "application/json" or not response.body:
         return response
     try:
-        obj = json.loads(bytes(response.body))  # type: ignore[arg-type]
-        body = protobuf.encode_object(obj) if isinstance(obj, dict) else None
+        # A list can be large: encode off the loop, as the handlers do their work.
+        body = await asyncio.get_running_loop().run_in_executor(None, _reencode, bytes(response.body))  # type: ignore[arg-type]
     except (ValueError, TypeError) as exc:
         log.info("answer has no protobuf form", path=request.path, error=str(exc))
         body = None
@@ -87,6 +88,12 @@ async def protobuf_middleware(
     encoded = web.Response(body=body, status=response.status, headers=_kept_headers(response))
     encoded.content_type = PROTOBUF
     return encoded
+
+
+def _reencode(data: bytes) -> bytes | None:
+    """The protobuf form of a JSON answer; None when it is not one object."""
+    obj = json.loads(data)
+    return protobuf.encode_object(obj) if isinstance(obj, dict) else None
 
 
 def _kept_headers(response: web.Response) -> CIMultiDict[str]:
