@@ -438,3 +438,27 @@ class TestAccept:
     )
     def test_only_protobuf(self, accept: str | None, only: bool) -> None:
         assert accepts_only_protobuf(accept) is only
+
+
+class TestEncodeFuzz:
+    @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        st.sampled_from(sorted(MESSAGES)),
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                st.sampled_from(["metadata", "spec", "name", "items", "replicas", "data", "x", "time", "raw"]),
+                inner, max_size=4),
+            max_leaves=12,
+        ),
+    )
+    def test_any_json_encodes_or_fails_cleanly(self, name: str, value: Any) -> None:
+        """Whatever JSON kemu holds, encoding gives bytes that decode, or ProtobufError."""
+        try:
+            raw = pb.encode_message(name, value)
+        except pb.ProtobufError:
+            return
+        try:
+            pb.decode_message(name, raw)
+        except pb.ProtobufError:
+            pass
