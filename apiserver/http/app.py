@@ -36,9 +36,11 @@ loop.
   :mod:`apiserver.http.portforward` on :mod:`apiserver.http.spdy`) and the
   ``pods|services|nodes/proxy`` subresources (:mod:`apiserver.http.proxy`).
 
-Bodies are JSON (or YAML). Protobuf bodies, which kubectl's typed clients
-send (``kubectl create deployment|configmap|namespace ...``), get a ``415``
-that says how to go through ``kubectl apply`` instead.
+Bodies are JSON, YAML, or protobuf (what kubectl's typed clients send:
+``kubectl create deployment|configmap|namespace ...``, drain's evictions),
+decoded by :mod:`apiserver.http.protobufmedia` into the same JSON data.
+Answers are JSON, or protobuf for a client whose ``Accept`` names only
+protobuf.
 
 A request that kemu cannot make sense of gets a ``4xx`` ``Status``; one that
 breaks something gets a ``500`` ``Status`` and a log line; the process lives on.
@@ -60,7 +62,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-from apiserver.http import discovery, tables
+from apiserver.http import discovery, protobufmedia, tables
 from apiserver.http.kubeletproxy import KubeletProxy
 from apiserver.http.portforward import PortForwarder
 from apiserver.http.proxy import Proxy
@@ -233,7 +235,7 @@ def parse_resource_path(path: str) -> ResourcePath | None:
 
 
 def _decode_body(raw: bytes, content_type: str) -> Any:
-    """The request body as data: JSON, or YAML for YAML media types."""
+    """The request body as data: JSON, YAML for YAML media types, protobuf's object."""
     if not raw.strip():
         raise errors.bad_request("the body of the request was empty")
     if content_type in ("application/yaml", "application/x-yaml", "text/yaml", APPLY_PATCH):
@@ -246,15 +248,7 @@ def _decode_body(raw: bytes, content_type: str) -> Any:
         bodies.check_body(data)
         return data
     if content_type == PROTOBUF:
-        # TODO(protobuf): kubectl's typed clients (kubectl create deployment|namespace|
-        # configmap|service ..., kubectl drain's evictions) send protobuf bodies.
-        # Decoding them needs the field numbers of k8s.io/api's generated.proto.
-        raise _status(
-            415,
-            "kemu's HTTP API does not decode protobuf request bodies yet; for kubectl create"
-            " <generator>, pipe it through apply instead:"
-            " kubectl create ... --dry-run=client -o yaml | kubectl apply -f -",
-        )
+        return protobufmedia.decode_body(raw)
     if content_type not in ("", JSON, "text/plain", *PATCH_TYPES):
         raise _status(
             415,
@@ -347,6 +341,8 @@ def _delete_options(body: Any, query: Query) -> Obj:
     opts: Obj = dict(body) if isinstance(body, dict) else {}
     if body is not None and not isinstance(body, dict):
         raise errors.bad_request("the body of a delete must be a DeleteOptions object")
+    if opts.get("kind") not in (None, "DeleteOptions"):
+        raise errors.bad_request(f"the kind in the data ({opts['kind']}) does not match the expected kind (DeleteOptions)")
     grace = query.number("gracePeriodSeconds")
     if grace is None:
         grace = opts.get("gracePeriodSeconds")
@@ -692,12 +688,18 @@ class KubeApi:
         return _json_response(render_object(obj, rp.info, target, query.text("includeObject")))
 
     async def _read_body(self, request: web.Request) -> Any:
-        return _decode_body(await request.read(), _media_type(request))
+        return await self._decode(await request.read(), _media_type(request))
 
     async def _optional_body(self, request: web.Request) -> Any:
         """The body when there is one (a DELETE's DeleteOptions), else None."""
         raw = await request.read() if request.body_exists else b""
-        return _decode_body(raw, _media_type(request)) if raw.strip() else None
+        return await self._decode(raw, _media_type(request)) if raw.strip() else None
+
+    async def _decode(self, raw: bytes, media: str) -> Any:
+        """Protobuf is decoded in Python, in the pool: a large body must not hold the loop."""
+        if media == PROTOBUF:
+            return await self.call(lambda: _decode_body(raw, media))
+        return _decode_body(raw, media)
 
     async def create(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
         if rp.info.namespaced and not rp.namespace:
@@ -855,6 +857,8 @@ class KubeApi:
         body = await self._read_body(request)
         if not isinstance(body, dict):
             raise errors.bad_request("an Eviction must be an object")
+        if body.get("kind") not in (None, "Eviction"):
+            raise errors.bad_request(f"the kind in the data ({body['kind']}) does not match the expected kind (Eviction)")
         options = _delete_options(body.get("deleteOptions"), query)
         await self.call(lambda: self.client.call("delete", "Pod", rp.namespace, rp.name, **options))
         return _json_response(_success(201), 201)
@@ -981,7 +985,8 @@ def create_app(config: HttpConfig) -> web.Application:
     """The aiohttp application serving the Kubernetes API for ``config``."""
     api = KubeApi(config)
     app = web.Application(
-        middlewares=[api.errors_middleware, api.auth_middleware], client_max_size=config.max_body_bytes
+        middlewares=[protobufmedia.protobuf_middleware, api.errors_middleware, api.auth_middleware],
+        client_max_size=config.max_body_bytes,
     )
     app["kube_api"] = api
     app.router.add_route("*", "/{tail:.*}", api.dispatch)
