@@ -32,6 +32,7 @@ from controllermanager.nodeipam import NodeIpamController
 from controllermanager.nodelifecycle import NodeLifecycleController
 from controllermanager.podgc import PodGCController
 from controllermanager.replicaset import ReplicaSetController
+from controllermanager.resourcequota import ResourceQuotaController
 from controllermanager.serviceaccounts import ServiceAccountsController
 from kemu.client import Client
 from kemu.clock import REAL_CLOCK, Clock
@@ -52,6 +53,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "namespace": NamespaceController,
     "endpoints": EndpointsController,
     "serviceaccount": ServiceAccountsController,
+    "resourcequota": ResourceQuotaController,
 }
 """Every controller the manager can run, by ``--controllers`` name."""
 

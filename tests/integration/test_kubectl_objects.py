@@ -443,12 +443,19 @@ class TestStorageKinds:
         kubectl("delete", "clusterrole", name)
 
     def test_quota(self, kubectl: Kubectl) -> None:
-        """``create quota``: status.hard mirrors spec.hard; REQUEST and LIMIT columns."""
+        """``create quota``: status.hard mirrors spec.hard, the controller counts usage; REQUEST and LIMIT columns."""
         kubectl.generate_and_apply("quota", "q", "--hard=pods=10,limits.cpu=2,requests.memory=1Gi")
         rows = kubectl.table("quota", "q")
         assert rows[0] == ["NAME", "AGE", "REQUEST", "LIMIT"]
         text = kubectl("get", "quota", "q")
         assert "pods: 0/10, requests.memory: 0/1Gi" in text and "limits.cpu: 0/2" in text
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "counted"},
+               "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                                        "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}}}]}}
+        kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+        wait_for(lambda: "pods: 1/10, requests.memory: 64Mi/1Gi" in kubectl("get", "quota", "q"), 10,
+                 message="the quota controller counting the pod")
+        assert "limits.cpu: 500m/2" in kubectl("get", "quota", "q")
 
     def test_ingress(self, kubectl: Kubectl) -> None:
         """``create ingress --rule=host/path=svc:port``."""

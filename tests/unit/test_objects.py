@@ -15,6 +15,7 @@ import pytest
 from apiserver.http import discovery
 from apiserver.registry import Registry
 from apiserver.store import Store
+from controllermanager.resourcequota import pod_counts, quota_usage
 from kemu.api import reviews
 from kemu.api.defaults import apply_defaults
 from kemu.api.errors import ApiError
@@ -518,3 +519,27 @@ class TestKubeletSecrets:
         pod["spec"]["volumes"] = [{"name": "v", "secret": {"secretName": "c"}},
                                   {"name": "w", "projected": {"sources": [{"secret": {"name": "d"}}]}}]
         assert secrets_used(pod) == {"a", "b", "c", "d"}
+
+
+class TestQuotaUsage:
+    def pod(self, phase: str = "Running", **resources: Any) -> Obj:
+        return {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": resources}]},
+                "status": {"phase": phase}}
+
+    def test_counts_and_compute(self) -> None:
+        """Terminal pods do not count; a limit alone counts as the request."""
+        pods = [self.pod(requests={"cpu": "250m", "memory": "64Mi"}, limits={"cpu": "1"}),
+                self.pod(limits={"cpu": "500m", "memory": "128Mi"}),
+                self.pod("Succeeded", requests={"cpu": "4"})]
+        q = {"spec": {"hard": {"pods": "10", "requests.cpu": "2", "limits.cpu": "4", "requests.memory": "1Gi",
+                               "secrets": "5", "count/deployments.apps": "3", "services.nodeports": "2"}}}
+        services = [{"spec": {"type": "NodePort", "ports": [{"nodePort": 30001}, {"nodePort": 30002}]}}, {"spec": {}}]
+        used = quota_usage(q, {"Pod": pods, "Secret": [{}], "Deployment": [{}, {}], "Service": services})
+        assert used == {"pods": "2", "requests.cpu": "750m", "limits.cpu": "1500m", "requests.memory": "192Mi",
+                        "secrets": "1", "count/deployments.apps": "2", "services.nodeports": "2"}
+
+    def test_scopes(self) -> None:
+        best_effort, burstable = self.pod(), self.pod(requests={"cpu": "1"})
+        assert pod_counts([best_effort, burstable], ["pods"], ["BestEffort"]) == {"pods": "1"}
+        assert pod_counts([best_effort, burstable], ["pods"], ["NotBestEffort"]) == {"pods": "1"}
+        assert pod_counts([best_effort, burstable], ["pods"], ["Terminating"]) == {"pods": "0"}
