@@ -199,6 +199,16 @@ class TestSecrets:
         assert kubectl("get", "secret", "s", "-o", "jsonpath={.data.a}") == base64.b64encode(b"b").decode()
         assert _decoded(kubectl, "s", "c") == "d e"
 
+    def test_describe_secret_and_service_account(self, kubectl: Kubectl) -> None:
+        """kubectl's own describers: sizes, never values; the account with no tokens."""
+        kubectl.generate_and_apply("secret", "generic", "shown", "--from-literal=password=hunter2")
+        out = kubectl("describe", "secret", "shown")
+        assert "Type:  Opaque" in out and "password:  7 bytes" in out and "hunter2" not in out
+        wait_for(lambda: "default" in kubectl("get", "sa", "-o", "name"), 10, message="the default service account")
+        out = kubectl("describe", "sa", "default")
+        assert out.splitlines()[0].split() == ["Name:", "default"]
+        assert "Tokens:" in out
+
     def test_tls_secret(self, kubectl: Kubectl, cluster: Cluster) -> None:
         """``create secret tls`` makes a ``kubernetes.io/tls`` Secret with both keys."""
         cert, key = _tls_pair(cluster.root)

@@ -543,3 +543,28 @@ class TestQuotaUsage:
         assert pod_counts([best_effort, burstable], ["pods"], ["BestEffort"]) == {"pods": "1"}
         assert pod_counts([best_effort, burstable], ["pods"], ["NotBestEffort"]) == {"pods": "1"}
         assert pod_counts([best_effort, burstable], ["pods"], ["Terminating"]) == {"pods": "0"}
+
+
+class TestProtobufFieldNumbers:
+    def test_every_schema_field_has_a_number(self) -> None:
+        """The field-number table covers each struct of the new kinds, field for field."""
+        from kemu.api import schema, schema_objects
+        from kemu.api.proto_fields_objects import FIELD_NUMBERS
+
+        roots = [*schema_objects.OBJECT_SCHEMAS.values(), schema_objects.TOKEN_REQUEST]
+        seen: set[str] = set()
+        stack: list[schema.Type] = list(roots)
+        missing = []
+        while stack:
+            typ = stack.pop()
+            if isinstance(typ, (schema.ListOf,)):
+                stack.append(typ.item)
+            elif isinstance(typ, schema.MapOf):
+                stack.append(typ.value)
+            elif isinstance(typ, schema.Struct) and typ.name not in seen:
+                seen.add(typ.name)
+                if not typ.name.startswith("io.k8s.apimachinery."):
+                    numbers = FIELD_NUMBERS.get(typ.name, {})
+                    missing += [f"{typ.name}.{f}" for f in typ.fields if f not in ("apiVersion", "kind") and f not in numbers]
+                stack.extend(typ.fields.values())
+        assert missing == []
