@@ -14,14 +14,21 @@ namespace refuses new content, and its controller is emptying it), and
 creates each account of ``service_accounts`` that the cache does not hold.
 An ``AlreadyExists`` answer means the cache was behind: done. ``sync`` is
 level-triggered and safe to run twice.
+
+:class:`TokensController` (Kubernetes' ``serviceaccount-token`` controller)
+fills the legacy token Secrets that name an account.
 """
 
 from __future__ import annotations
 
+import base64
+import secrets
+
 from controllermanager.base import ControllerContext, Handlers, Obj, QueueController
 from kemu.api import errors
+from kemu.api.reviews import issue_token
 
-__all__ = ["DEFAULT_SERVICE_ACCOUNTS", "ServiceAccountsController"]
+__all__ = ["DEFAULT_SERVICE_ACCOUNTS", "ServiceAccountsController", "TokensController"]
 
 DEFAULT_SERVICE_ACCOUNTS = ("default",)
 """The accounts ensured in every namespace (``ServiceAccountsToEnsure``)."""
@@ -77,3 +84,81 @@ class ServiceAccountsController(QueueController[str]):
                 uid=created["metadata"].get("uid"),
                 resourceVersion=created["metadata"].get("resourceVersion"),
             )
+
+
+SERVICE_ACCOUNT_NAME_KEY = "kubernetes.io/service-account.name"
+SERVICE_ACCOUNT_UID_KEY = "kubernetes.io/service-account.uid"
+SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token"
+LEGACY_TOKEN_SECONDS = 100 * 365 * 24 * 3600
+"""Legacy token Secrets hold tokens that never expire; a century stands in."""
+
+
+class TokensController(QueueController[str]):
+    """Fills ``kubernetes.io/service-account-token`` Secrets, as Kubernetes'
+    ``serviceaccount-token`` controller does for long-lived tokens: a Secret of
+    that type naming an account in its ``kubernetes.io/service-account.name``
+    annotation gets ``data.token`` (a JWT from :func:`kemu.api.reviews.issue_token`,
+    granting nothing, like every kemu token), ``data.namespace`` and the
+    account's uid annotation. A token Secret whose account does not exist is
+    deleted, as Kubernetes deletes it. ``ca.crt`` is left out: the controller
+    manager does not know the front door's certificate.
+
+    Keys are ``namespace/name`` of Secrets; the ServiceAccount informer's
+    delete handler enqueues the token Secrets of the deleted account.
+    """
+
+    name = "serviceaccount-token"
+    component = "tokens-controller"
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx, workers=1)
+        self.key = secrets.token_bytes(32)
+        self.secrets = ctx.informer("Secret")
+        self.accounts = ctx.informer("ServiceAccount")
+        self.secrets.add_handler(Handlers(add=self._secret_changed, update=lambda _old, new: self._secret_changed(new)))
+        self.accounts.add_handler(Handlers(add=self._account_changed, delete=self._account_changed))
+
+    def _secret_changed(self, secret: Obj) -> None:
+        if secret.get("type") == SERVICE_ACCOUNT_TOKEN_TYPE:
+            self.enqueue_obj(secret)
+
+    def _account_changed(self, sa: Obj) -> None:
+        ns, name = sa["metadata"].get("namespace", ""), sa["metadata"].get("name")
+        for secret in self.secrets.by_index("namespace", str(ns)):
+            annotations = secret["metadata"].get("annotations") or {}
+            if secret.get("type") == SERVICE_ACCOUNT_TOKEN_TYPE and annotations.get(SERVICE_ACCOUNT_NAME_KEY) == name:
+                self.enqueue_obj(secret)
+
+    def sync(self, key: str) -> None:
+        secret = self.secrets.get(key)
+        if secret is None or secret.get("type") != SERVICE_ACCOUNT_TOKEN_TYPE or secret["metadata"].get("deletionTimestamp"):
+            return
+        meta = secret["metadata"]
+        ns, account_name = str(meta.get("namespace", "")), (meta.get("annotations") or {}).get(SERVICE_ACCOUNT_NAME_KEY)
+        account = self.accounts.get(f"{ns}/{account_name}")
+        if account is None:
+            try:
+                account = self.client.get("ServiceAccount", str(account_name), ns)  # the cache may lag a create
+            except errors.ApiError as exc:
+                if exc.code != 404:
+                    raise
+                self.client.delete("Secret", str(meta["name"]), ns, preconditions={"uid": meta.get("uid")})
+                self.log.info("deleted token secret of a missing service account", kind="Secret", key=key)
+                return
+        uid = account["metadata"].get("uid", "")
+        data = secret.get("data") or {}
+        if data.get("token") and (meta.get("annotations") or {}).get(SERVICE_ACCOUNT_UID_KEY) == uid:
+            return
+        token = issue_token(account, {"spec": {"expirationSeconds": LEGACY_TOKEN_SECONDS}}, now=self.clock.wall(), key=self.key)
+        patch = {
+            "metadata": {"annotations": {SERVICE_ACCOUNT_UID_KEY: uid}, "resourceVersion": meta.get("resourceVersion")},
+            "data": {
+                "token": base64.b64encode(token["status"]["token"].encode()).decode(),
+                "namespace": base64.b64encode(ns.encode()).decode(),
+            },
+        }
+        written = self.client.patch("Secret", str(meta["name"]), patch, ns)
+        self.log.info(
+            "filled service account token secret", kind="Secret", key=key, uid=meta.get("uid"),
+            resourceVersion=written["metadata"].get("resourceVersion"),
+        )

@@ -30,6 +30,9 @@ loop.
 - deletes with ``DeleteOptions`` from the body or the query, and
   ``deletecollection``;
 - ``pods/binding``, the ``bindings`` resource, and ``pods/eviction`` (a delete);
+- ``serviceaccounts/token`` (a signed token, :mod:`kemu.api.reviews`) and the
+  create-only access reviews (``SelfSubjectAccessReview``/``RulesReview``:
+  answered by the registry, never stored; any other verb is ``405``);
 - ``pods/log`` (a text stream) and ``pods/exec`` (a WebSocket), proxied to
   the pod's kubelet by :mod:`apiserver.http.kubeletproxy`.
 

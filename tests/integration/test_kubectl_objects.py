@@ -164,6 +164,23 @@ class TestServiceAccounts:
         assert run.returncode != 0
         assert 'error looking up service account' in run.stderr and 'serviceaccount "robot" not found' in run.stderr
 
+    def test_service_account_token_secret_is_filled(self, kubectl: Kubectl) -> None:
+        """A ``kubernetes.io/service-account-token`` Secret naming an account gets its token, as on a real cluster."""
+        wait_for(lambda: "default" in kubectl("get", "sa", "-o", "name"), 10, message="the default service account")
+        secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                  "metadata": {"name": "default-token", "annotations": {"kubernetes.io/service-account.name": "default"}}}
+        kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+
+        def token() -> str:
+            return kubectl("get", "secret", "default-token", "-o", "jsonpath={.data.token}")
+
+        wait_for(lambda: token() != "", 10, message="the token controller filling the secret")
+        claims = base64.b64decode(token()).decode().split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+        assert payload["sub"] == f"system:serviceaccount:{kubectl.namespace}:default"
+        assert _decoded(kubectl, "default-token", "namespace") == kubectl.namespace
+        assert kubectl.table("secret", "default-token")[1][:3] == ["default-token", "kubernetes.io/service-account-token", "2"]
+
     def test_create_serviceaccount_through_apply(self, kubectl: Kubectl) -> None:
         """``kubectl create serviceaccount robot`` (generated, then applied) and ``get sa robot``."""
         assert kubectl.generate_and_apply("serviceaccount", "robot").strip() == "serviceaccount/robot created"
