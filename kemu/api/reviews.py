@@ -132,7 +132,10 @@ def _b64url(data: bytes) -> str:
 def _token_spec(request: Obj, sa_name: str) -> Obj:
     """The request's spec with the apiserver's defaults, validated as
     ``ValidateTokenRequest`` does."""
-    spec = dict(request.get("spec") or {}) if isinstance(request.get("spec"), dict) else {}
+    raw = request.get("spec")
+    if raw is not None and not isinstance(raw, dict):
+        raise errors.bad_request("spec of a TokenRequest must be an object")
+    spec = dict(raw or {})
     audiences = spec.get("audiences") or [DEFAULT_AUDIENCE]
     if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
         raise errors.bad_request("spec.audiences must be a list of strings")

@@ -568,3 +568,50 @@ class TestProtobufFieldNumbers:
                     missing += [f"{typ.name}.{f}" for f in typ.fields if f not in ("apiVersion", "kind") and f not in numbers]
                 stack.extend(typ.fields.values())
         assert missing == []
+
+
+GARBAGE = [
+    ("Secret", "default", {"metadata": {"name": "s"}, "data": {"a": 1}}),
+    ("Secret", "default", {"metadata": {"name": "s"}, "stringData": {"a": ["x"]}}),
+    ("Secret", "default", {"metadata": {"name": "s"}, "data": "abc"}),
+    ("Secret", "default", {"metadata": {"name": "S"}}),
+    ("ServiceAccount", "default", {"metadata": {"name": "a"}, "secrets": [{"name": ""}], "imagePullSecrets": "x"}),
+    ("ResourceQuota", "default", {"metadata": {"name": "q"}, "spec": {"hard": {"pods": "lots"}}}),
+    ("ResourceQuota", "default", {"metadata": {"name": "q"}, "spec": {"hard": None, "scopeSelector": {"matchExpressions": [{}]}}}),
+    ("Role", "default", {"metadata": {"name": "r"}, "rules": [None, 3]}),
+    ("RoleBinding", "default", {"metadata": {"name": "rb"}, "roleRef": "admin"}),
+    ("RoleBinding", "default", {"metadata": {"name": "rb"}}),
+    ("ClusterRoleBinding", None, {"metadata": {"name": "c"}, "roleRef": {}, "subjects": [{}]}),
+    ("Ingress", "default", {"metadata": {"name": "i"}, "spec": {"rules": [{"http": {}}], "defaultBackend": {"service": {}}}}),
+    ("Ingress", "default", {"metadata": {"name": "i"}, "spec": {"rules": [{"http": {"paths": [{"pathType": "Exact", "backend": {}}]}}]}}),
+    ("PriorityClass", None, {"metadata": {"name": "p"}, "value": "high"}),
+    ("SelfSubjectAccessReview", None, {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": "x"}),
+    ("SelfSubjectAccessReview", None, {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                                       "metadata": {"name": "n"}, "spec": {}}),
+    ("SelfSubjectRulesReview", None, {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview"}),
+]
+
+
+class TestBadInputIsAClientError:
+    @pytest.fixture
+    def registry(self) -> Any:
+        with tempfile.TemporaryDirectory() as d:
+            store = Store(Path(d) / "db.sqlite")
+            reg = Registry(store)
+            with store.transaction():
+                reg.ensure_system_namespaces()
+            yield reg
+            store.close()
+
+    @pytest.mark.parametrize(("kind", "ns", "body"), GARBAGE)
+    def test_refused_with_a_4xx(self, registry: Registry, kind: str, ns: str | None, body: Obj) -> None:
+        """Malformed bodies get a Kubernetes-shaped 4xx, never a crash."""
+        with pytest.raises(ApiError) as info, registry.store.transaction():
+            registry.create(kind, ns, body)
+        assert 400 <= info.value.code < 500, info.value.status
+
+    @pytest.mark.parametrize("spec", [{"audiences": "x"}, {"expirationSeconds": True}, {"boundObjectRef": {"kind": "Job"}}, "x"])
+    def test_bad_token_requests(self, spec: Any) -> None:
+        with pytest.raises(ApiError) as info:
+            reviews.issue_token({"metadata": {"name": "a", "namespace": "b"}}, {"spec": spec}, now=NOW, key=b"k")
+        assert 400 <= info.value.code < 500
