@@ -79,6 +79,10 @@ KINDS: dict[str, KindInfo] = {
             "SelfSubjectRulesReview", "authorization.k8s.io", "v1", "selfsubjectrulesreviews",
             "selfsubjectrulesreview", (), False, False, ("create",),
         ),
+        KindInfo(
+            "SelfSubjectReview", "authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview",
+            (), False, False, ("create",),
+        ),
     )
 }
 

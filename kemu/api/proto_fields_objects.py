@@ -88,7 +88,10 @@ FIELD_NUMBERS: dict[str, dict[str, int]] = {
     _AUTHZ + "SubjectRulesReviewStatus": {"resourceRules": 1, "nonResourceRules": 2, "incomplete": 3, "evaluationError": 4},
     _AUTHZ + "ResourceRule": {"verbs": 1, "apiGroups": 2, "resources": 3, "resourceNames": 4},
     _AUTHZ + "NonResourceRule": {"verbs": 1, "nonResourceURLs": 2},
-    # authentication.k8s.io/v1 (serviceaccounts/token)
+    # authentication.k8s.io/v1 (kubectl auth whoami, serviceaccounts/token)
+    _AUTHN + "SelfSubjectReview": {"metadata": 1, "status": 2},
+    _AUTHN + "SelfSubjectReviewStatus": {"userInfo": 1},
+    _AUTHN + "UserInfo": {"username": 1, "uid": 2, "groups": 3, "extra": 4},
     _AUTHN + "TokenRequest": {"metadata": 1, "spec": 2, "status": 3},
     _AUTHN + "TokenRequestSpec": {"audiences": 1, "boundObjectRef": 3, "expirationSeconds": 4},
     _AUTHN + "TokenRequestStatus": {"token": 1, "expirationTimestamp": 2},

@@ -10,6 +10,8 @@ everything. So:
 - a ``SelfSubjectRulesReview`` (``kubectl auth can-i --list``) lists the
   rules of Kubernetes' ``cluster-admin`` role: ``*`` verbs on ``*``
   resources of ``*`` groups, and ``*`` on every non-resource URL;
+- a ``SelfSubjectReview`` (``kubectl auth whoami``) names that admin,
+  ``kubernetes-admin`` in ``system:masters``;
 - a ``TokenRequest`` (``serviceaccounts/<name>/token``) gets a JWT signed
   with HMAC-SHA256, carrying the claims a real service-account token
   carries (``iss``, ``sub`` = ``system:serviceaccount:<ns>:<name>``,
@@ -47,7 +49,10 @@ __all__ = [
 
 Obj = dict[str, Any]
 
-REVIEW_KINDS = ("SelfSubjectAccessReview", "SelfSubjectRulesReview")
+REVIEW_KINDS = ("SelfSubjectAccessReview", "SelfSubjectRulesReview", "SelfSubjectReview")
+ADMIN_USER: dict[str, Any] = {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}
+"""Who the bearer token's holder is, for ``kubectl auth whoami``: the name
+and groups kubeadm gives a cluster's admin."""
 ADMIN_REASON = "kemu has no authorization: its single admin user may do everything"
 DEFAULT_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
 """The apiserver's ``--api-audiences`` default (its issuer)."""
@@ -109,6 +114,10 @@ def evaluate(obj: Obj) -> Obj:
                 ],
             )
         out["status"] = {"allowed": True, "reason": ADMIN_REASON}
+        return out
+    if kind == "SelfSubjectReview":
+        out.pop("spec")
+        out["status"] = {"userInfo": dict(ADMIN_USER)}
         return out
     if kind == "SelfSubjectRulesReview":
         if not spec.get("namespace"):

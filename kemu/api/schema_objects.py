@@ -315,7 +315,23 @@ SELF_SUBJECT_RULES_REVIEW = top_level(
     "SelfSubjectRulesReview",
 )
 
-# --- authentication.k8s.io/v1 (serviceaccounts/token) ---------------------------------
+# --- authentication.k8s.io/v1 (kubectl auth whoami, serviceaccounts/token) ------------
+
+USER_INFO = struct(
+    _AUTHN + "UserInfo", username=STRING, uid=STRING, groups=STRINGS, extra=map_of(STRINGS)
+)
+SELF_SUBJECT_REVIEW = top_level(
+    struct(
+        _AUTHN + "SelfSubjectReview",
+        apiVersion=STRING,
+        kind=STRING,
+        metadata=OBJECT_META,
+        status=struct(_AUTHN + "SelfSubjectReviewStatus", userInfo=USER_INFO),
+    ),
+    "authentication.k8s.io",
+    "v1",
+    "SelfSubjectReview",
+)
 
 TOKEN_REQUEST: Struct = top_level(
     struct(
@@ -360,6 +376,7 @@ OBJECT_SCHEMAS: dict[str, Struct] = {
         PRIORITY_CLASS,
         SELF_SUBJECT_ACCESS_REVIEW,
         SELF_SUBJECT_RULES_REVIEW,
+        SELF_SUBJECT_REVIEW,
     )
     if s.gvk is not None
 }

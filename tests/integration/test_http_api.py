@@ -155,8 +155,8 @@ class TestDiscovery:
         assert headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
         assert doc["kind"] == "APIGroupDiscoveryList"
         assert [i["metadata"]["name"] for i in doc["items"]] == [
-            "apps", "authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io", "rbac.authorization.k8s.io",
-            "scheduling.k8s.io",
+            "apps", "authentication.k8s.io", "authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io",
+            "rbac.authorization.k8s.io", "scheduling.k8s.io",
         ]
 
     def test_health_endpoints_need_no_token(self, front_door: HttpFrontDoor) -> None:
@@ -171,7 +171,8 @@ class TestDiscovery:
         assert raw(front_door, "GET", "/openapi/v2", accept="application/com.github.proto-openapi.spec.v2@v1.0+protobuf")[0] == 406
         code, index, _ = raw(front_door, "GET", "/openapi/v3")
         assert set(index["paths"]) == {
-            "api/v1", "apis/apps/v1", "apis/authorization.k8s.io/v1", "apis/coordination.k8s.io/v1",
+            "api/v1", "apis/apps/v1", "apis/authentication.k8s.io/v1", "apis/authorization.k8s.io/v1",
+            "apis/coordination.k8s.io/v1",
             "apis/networking.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1", "apis/scheduling.k8s.io/v1",
         }
         code, apps_doc, _ = raw(front_door, "GET", index["paths"]["apis/apps/v1"]["serverRelativeURL"])

@@ -419,6 +419,16 @@ class TestTokensAndReviews:
         assert rows["selfsubjectaccessreviews"][-1] == "create"
         assert rows["clusterroles"][1] == "rbac.authorization.k8s.io/v1"
 
+    def test_self_subject_review_through_the_official_client(self, cluster: Cluster) -> None:
+        """What ``kubectl auth whoami`` asks: the admin user."""
+        review = k8s.AuthenticationV1Api(cluster.api).create_self_subject_review(k8s.V1SelfSubjectReview())
+        assert review.status.user_info.username == "kubernetes-admin"
+
+    @needs_protobuf
+    def test_auth_whoami(self, kubectl: Kubectl) -> None:
+        lines = kubectl("auth", "whoami").splitlines()
+        assert lines[1].split() == ["Username", "kubernetes-admin"]
+
     @needs_protobuf
     def test_create_token(self, kubectl: Kubectl) -> None:
         """``kubectl create token default`` prints a token."""

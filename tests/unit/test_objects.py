@@ -367,6 +367,11 @@ class TestReviews:
         assert info.value.code == 422
         assert "exactly one of nonResourceAttributes or resourceAttributes must be specified" in info.value.message
 
+    def test_self_subject_review_names_the_admin(self) -> None:
+        review = reviews.evaluate({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        assert review["status"]["userInfo"]["username"] == "kubernetes-admin"
+        assert "spec" not in review
+
     def test_rules_review_is_cluster_admin(self) -> None:
         review = reviews.evaluate({"kind": "SelfSubjectRulesReview", "spec": {"namespace": "default"}})
         assert review["status"]["resourceRules"] == [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
