@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apiserver.store import Store, copy_obj, node_of
-from kemu.api import errors, selectors
+from kemu.api import errors, reviews, selectors
 from kemu.api import patch as patches
 from kemu.api.defaults import apply_defaults, carry_over_allocated
 from kemu.api.kinds import KindInfo, lookup_kind
@@ -201,6 +201,8 @@ class Registry:
     def create(self, kind: str | None, namespace: str | None, body: Any, *, dry_run: bool = False) -> Obj:
         info = self.kind_info(kind)
         obj = self._decode_body(info, body)
+        if info.kind in reviews.REVIEW_KINDS:
+            return reviews.evaluate(obj)  # answered, never stored
         meta = obj.setdefault("metadata", {})
         if info.namespaced:
             ns = namespace or meta.get("namespace") or "default"
@@ -284,10 +286,18 @@ class Registry:
             obj["status"] = {}
         elif info.kind == "Service":
             obj["status"] = {"loadBalancer": {}}
+        elif info.kind == "Ingress":
+            obj["status"] = {"loadBalancer": {}}
+        elif info.kind == "ResourceQuota":
+            obj["status"] = {}
+            _mirror_quota_hard(obj, None)
 
     def _admit(self, kind: str, obj: Obj, old: Obj | None) -> None:
         if kind == "Pod" and old is None:
             self._default_tolerations(obj)
+            self._default_service_account(obj)
+        if kind == "ResourceQuota" and old is not None:
+            _mirror_quota_hard(obj, old)
         for mutate in self.admission.mutators:
             mutate(kind, obj, old)
 
@@ -304,6 +314,30 @@ class Registry:
                 continue
             tolerations.append(
                 {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+            )
+
+    def _default_service_account(self, pod: Obj) -> None:
+        """The ServiceAccount admission plugin: a pod runs as ``default``
+        unless it names another account, and a named account must exist.
+
+        The plugin also mounts a projected API token (``kube-api-access-*``)
+        into every container; kemu does not, since no process in a kemu pod
+        can use it (tokens grant nothing, see :mod:`kemu.api.reviews`). A
+        missing ``default`` is let through: its controller creates it within
+        moments of the namespace, and refusing pods in that window (as
+        Kubernetes does, "retry after the service account is created") would
+        only make a new namespace's first pod flaky.
+        """
+        spec = pod.setdefault("spec", {})
+        name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        spec["serviceAccountName"] = spec["serviceAccount"] = name
+        ns = pod.get("metadata", {}).get("namespace", "")
+        if name != "default" and self.store.get("ServiceAccount", ns, name) is None:
+            raise errors.forbidden(
+                f'pods "{pod["metadata"].get("name") or pod["metadata"].get("generateName", "")}" is forbidden: '
+                f'error looking up service account {ns}/{name}: serviceaccount "{name}" not found',
+                kind="Pod",
+                name=pod["metadata"].get("name"),
             )
 
     # -- update ----------------------------------------------------------------
@@ -545,6 +579,20 @@ class Registry:
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": self._now()})
         new["status"]["conditions"] = conds
         return self.store.put("Pod", new, created=False)
+
+
+def _mirror_quota_hard(quota: Obj, old: Obj | None) -> None:
+    """``status.hard`` of a ResourceQuota follows ``spec.hard`` (the quota
+    controller's first job, done at write time here so a quota reads right
+    at once); ``status.used`` keeps what was counted, starting each newly
+    limited resource at zero until the controller counts it."""
+    hard = dict((quota.get("spec") or {}).get("hard") or {})
+    status = quota.get("status")
+    if not isinstance(status, dict):
+        status = quota["status"] = copy_obj((old or {}).get("status") or {})
+    used = dict(status.get("used") or {})
+    status["hard"] = hard
+    status["used"] = {name: used.get(name, "0") for name in hard}
 
 
 def _encode_continue(ns: str, name: str) -> str:

@@ -32,6 +32,8 @@ from controllermanager.nodeipam import NodeIpamController
 from controllermanager.nodelifecycle import NodeLifecycleController
 from controllermanager.podgc import PodGCController
 from controllermanager.replicaset import ReplicaSetController
+from controllermanager.resourcequota import ResourceQuotaController
+from controllermanager.serviceaccounts import ServiceAccountsController, TokensController
 from kemu.client import Client
 from kemu.clock import REAL_CLOCK, Clock
 from kemu.log import get_logger
@@ -50,6 +52,9 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "nodeipam": NodeIpamController,
     "namespace": NamespaceController,
     "endpoints": EndpointsController,
+    "serviceaccount": ServiceAccountsController,
+    "serviceaccount-token": TokensController,
+    "resourcequota": ResourceQuotaController,
 }
 """Every controller the manager can run, by ``--controllers`` name."""
 

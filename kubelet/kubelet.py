@@ -7,7 +7,7 @@ run many in one process. Its threads:
   posts node status every ``status_interval`` seconds, and re-reads the Node
   for its podCIDR until the node IPAM controller has assigned one;
 - **informers**: the pods bound to this node (the node's own watch topic,
-  so the kubelet never sees other nodes' pods), ConfigMaps and Services
+  so the kubelet never sees other nodes' pods), ConfigMaps, Secrets and Services
   (for volumes and service environment variables); handlers only enqueue
   pod UIDs;
 - **pod workers**: ``workers`` threads popping pod UIDs from a work queue
@@ -34,6 +34,7 @@ reports the node NotReady and exits.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from kemu.log import get_logger
 from kemu.workqueue import WorkQueue, run_workers
 from kubelet.logs import rotate
 from kubelet.node import NodeAgent, NodeConfig
-from kubelet.podenv import configmaps_used
+from kubelet.podenv import configmaps_used, secrets_used
 from kubelet.pods import Backoff, PodWorkers
 from kubelet.probes import ProbeManager, ProbeRunner, runtime_exec
 from kubelet.runtime import ContainerRuntime
@@ -99,14 +100,18 @@ class _NodeAgent(NodeAgent):
 
 
 class _Cache:
-    """ConfigMaps and Services, read from informers."""
+    """ConfigMaps, Secrets and Services, read from informers."""
 
-    def __init__(self, configmaps: Informer, services: Informer):
+    def __init__(self, configmaps: Informer, services: Informer, secrets: Informer):
         self._cms = configmaps
         self._svcs = services
+        self._secrets = secrets
 
     def configmap(self, namespace: str, name: str) -> Obj | None:
         return self._cms.get(f"{namespace}/{name}")
+
+    def secret(self, namespace: str, name: str) -> Obj | None:
+        return self._secrets.get(f"{namespace}/{name}")
 
     def services(self, namespace: str) -> list[Obj]:
         return self._svcs.by_index("namespace", namespace)
@@ -133,11 +138,12 @@ class Kubelet:
         self.pod_informer = Informer(client, "Pod", node=self.name, name=f"pods-{self.name}")
         self.cm_informer = Informer(client, "ConfigMap", name=f"configmaps-{self.name}")
         self.svc_informer = Informer(client, "Service", name=f"services-{self.name}")
+        self.secret_informer = Informer(client, "Secret", name=f"secrets-{self.name}")
         self.pods = PodWorkers(
             client=client,
             runtime=self.runtime,
             recorder=self.recorder,
-            cache=_Cache(self.cm_informer, self.svc_informer),
+            cache=_Cache(self.cm_informer, self.svc_informer, self.secret_informer),
             node_name=self.name,
             node_ip=config.node.ip,
             root_dir=config.root_dir,
@@ -182,17 +188,19 @@ class Kubelet:
         self.queue.add(self.pods.forget_api(pod))
 
     class _ConfigMapHandler:
-        """A ConfigMap change re-syncs the pods that use it (volume refresh, or
-        a container waiting for it)."""
+        """A ConfigMap (or, with ``used=secrets_used``, a Secret) change
+        re-syncs the pods that use it (volume refresh, or a container waiting
+        for it)."""
 
-        def __init__(self, kubelet: Kubelet):
+        def __init__(self, kubelet: Kubelet, used: Callable[[Obj], set[str]] = configmaps_used):
             self.k = kubelet
+            self.used = used
 
         def _touch(self, cm: Obj) -> None:
             ns, name = cm["metadata"].get("namespace"), cm["metadata"].get("name")
             for uid in self.k.pods.running_uids():
                 rec = self.k.pods.records.get(uid)
-                if rec is not None and rec.namespace == ns and rec.pod is not None and name in configmaps_used(rec.pod):
+                if rec is not None and rec.namespace == ns and rec.pod is not None and name in self.used(rec.pod):
                     self.k.queue.add(uid)
 
         def on_add(self, obj: Obj) -> None:
@@ -216,7 +224,8 @@ class Kubelet:
         self._update_cidr()
         self.pod_informer.add_handler(self)
         self.cm_informer.add_handler(self._ConfigMapHandler(self))
-        for inf in (self.cm_informer, self.svc_informer, self.pod_informer):
+        self.secret_informer.add_handler(self._ConfigMapHandler(self, secrets_used))
+        for inf in (self.cm_informer, self.secret_informer, self.svc_informer, self.pod_informer):
             inf.start()
         self.prober.start()
         self._threads.append(self._spawn(self._heartbeat_loop, "heartbeat"))
@@ -253,7 +262,7 @@ class Kubelet:
         self.queue.shut_down()
         self.prober.stop()
         self.server.stop()
-        informers = (self.pod_informer, self.cm_informer, self.svc_informer)
+        informers = (self.pod_informer, self.cm_informer, self.secret_informer, self.svc_informer)
         for inf in informers:
             inf.stop(timeout=0)  # signal all first, then join: they stop together
         # Every container gets its stop signal at once and the same grace period.

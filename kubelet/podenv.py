@@ -5,7 +5,8 @@ Environment, in Kubernetes' order: service variables (``WEB_SERVICE_HOST``,
 started, when ``enableServiceLinks`` is on), then ``envFrom``, then ``env``
 (later wins), with ``$(VAR)`` references to earlier variables expanded and
 ``valueFrom`` resolved: ``fieldRef`` (the downward API), ``resourceFieldRef``,
-``configMapKeyRef``.
+``configMapKeyRef``, ``secretKeyRef`` (and ``envFrom.secretRef``), with the
+Secret's bytes decoded.
 
 Volumes are directories under the pod's directory: ``emptyDir`` (removed
 with the pod; ``medium: Memory`` is a plain directory too, and ``sizeLimit``
@@ -15,10 +16,14 @@ atomically -- whenever the kubelet re-syncs the pod, which it does as soon as
 a ConfigMap the pod uses changes), ``downwardAPI`` (labels, annotations and
 other fields as files) and ``projected`` (configMap and downwardAPI sources
 in one directory; a ``serviceAccountToken`` source gets a placeholder file,
-as kemu issues no tokens). ``hostPath`` is refused with a clear message: kemu
-runs on your machine, and a pod that could mount any host path could damage
-it. Secrets are not served by kemu, so ``secret`` volumes and sources are
-refused the same way.
+as kemu issues no tokens to pods). ``secret`` volumes and projected sources
+are written like configMap ones, from the Secret's decoded ``data`` (all
+keys, or only ``items``, each item's ``mode`` or the volume's
+``defaultMode``), and refreshed the same way when the Secret changes; a
+missing Secret fails the mount (``FailedMount``, the pod stays
+``ContainerCreating`` and is retried) unless the volume is ``optional``.
+``hostPath`` is refused with a clear message: kemu runs on your machine, and
+a pod that could mount any host path could damage it.
 
 How a container sees a volume at its ``mountPath`` is the runtime's job
 (:mod:`kubelet.runtime`: a bind mount in a private mount namespace when kemu
@@ -41,6 +46,7 @@ __all__ = [
     "EnvError",
     "VolumeError",
     "configmaps_used",
+    "secrets_used",
     "container_env",
     "container_mounts",
     "prepare_volumes",
@@ -50,6 +56,26 @@ __all__ = [
 Obj = dict[str, Any]
 ConfigMapGetter = Callable[[str, str], Obj | None]
 """``(namespace, name) -> ConfigMap`` or None."""
+SecretGetter = Callable[[str, str], Obj | None]
+"""``(namespace, name) -> Secret`` or None."""
+
+
+def _no_secrets(namespace: str, name: str) -> Obj | None:
+    return None
+
+
+def secret_bytes(secret: Obj) -> dict[str, bytes]:
+    """A Secret's ``data``, decoded from base64 (the API's JSON form)."""
+    out: dict[str, bytes] = {}
+    for key, value in (secret.get("data") or {}).items():
+        if isinstance(value, bytes):
+            out[str(key)] = value
+        else:
+            try:
+                out[str(key)] = base64.b64decode(str(value), validate=True)
+            except ValueError:
+                continue  # the apiserver never stores such a value
+    return out
 
 
 class EnvError(ValueError):
@@ -131,6 +157,7 @@ def container_env(
     node_ip: str,
     services: list[Obj],
     get_configmap: ConfigMapGetter,
+    get_secret: SecretGetter = _no_secrets,
     node_allocatable: Obj | None = None,
 ) -> dict[str, str]:
     """The container's environment; raises :class:`EnvError` when a
@@ -150,6 +177,16 @@ def container_env(
             prefix = source.get("prefix", "")
             for k, v in (cm.get("data") or {}).items():
                 env[prefix + k] = str(v)
+        sref = source.get("secretRef")
+        if sref:
+            secret = get_secret(ns, sref["name"])
+            if secret is None:
+                if sref.get("optional"):
+                    continue
+                raise EnvError(f'secret "{sref["name"]}" not found')
+            prefix = source.get("prefix", "")
+            for k, b in secret_bytes(secret).items():
+                env[prefix + k] = b.decode("utf-8", errors="replace")
     for var in container.get("env") or []:
         name = var["name"]
         if "value" in var:
@@ -171,7 +208,15 @@ def container_env(
                 raise EnvError(what)
             env[name] = str(value)
         elif "secretKeyRef" in vf:
-            raise EnvError(f'secret "{vf["secretKeyRef"].get("name")}" not found (kemu does not serve Secrets)')
+            ref = vf["secretKeyRef"]
+            secret = get_secret(ns, ref["name"])
+            raw = None if secret is None else secret_bytes(secret).get(ref["key"])
+            if raw is None:
+                if ref.get("optional"):
+                    continue
+                what = f'secret "{ref["name"]}" not found' if secret is None else f'couldn\'t find key {ref["key"]} in Secret {ns}/{ref["name"]}'
+                raise EnvError(what)
+            env[name] = raw.decode("utf-8", errors="replace")
         else:
             env[name] = ""
     return env
@@ -199,7 +244,31 @@ def configmaps_used(pod: Obj) -> set[str]:
     return names
 
 
-def prepare_volumes(pod: Obj, pod_dir: Path, get_configmap: ConfigMapGetter) -> dict[str, Path]:
+def secrets_used(pod: Obj) -> set[str]:
+    """The names of the Secrets ``pod`` reads (volumes, projected sources,
+    env and envFrom): a change to one of them re-syncs the pod."""
+    spec = pod.get("spec") or {}
+    names: set[str] = set()
+    for vol in spec.get("volumes") or []:
+        if vol.get("secret"):
+            names.add(str(vol["secret"].get("secretName", "")))
+        for source in (vol.get("projected") or {}).get("sources") or []:
+            if source.get("secret"):
+                names.add(str(source["secret"].get("name", "")))
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        for source in c.get("envFrom") or []:
+            if source.get("secretRef"):
+                names.add(str(source["secretRef"].get("name", "")))
+        for var in c.get("env") or []:
+            ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                names.add(str(ref.get("name", "")))
+    return names
+
+
+def prepare_volumes(
+    pod: Obj, pod_dir: Path, get_configmap: ConfigMapGetter, get_secret: SecretGetter = _no_secrets
+) -> dict[str, Path]:
     """Create (or refresh) every volume of ``pod`` under ``pod_dir/volumes``;
     returns volume name -> host directory."""
     out: dict[str, Path] = {}
@@ -216,39 +285,46 @@ def prepare_volumes(pod: Obj, pod_dir: Path, get_configmap: ConfigMapGetter) -> 
         elif "downwardAPI" in vol:
             source = vol["downwardAPI"] or {}
             _write_files(path, _downward_files(source, pod), int(source.get("defaultMode", 0o644)))
+        elif "secret" in vol:
+            source = vol["secret"] or {}
+            files, modes = _secret_files(source, source.get("secretName", ""), ns, get_secret) or ({}, {})
+            _write_files(path, files, int(source.get("defaultMode", 0o644)), modes)
         elif "projected" in vol:
             source = vol["projected"] or {}
-            _write_files(path, _projected_files(name, source, pod, ns, get_configmap), int(source.get("defaultMode", 0o644)))
+            projected, modes = _projected_files(name, source, pod, ns, get_configmap, get_secret)
+            _write_files(path, projected, int(source.get("defaultMode", 0o644)), modes)
         elif "hostPath" in vol:
             raise VolumeError(
                 f'hostPath volume "{name}" is not allowed in kemu: pods run on your own machine; '
                 "use an emptyDir or a configMap volume"
             )
-        elif "secret" in vol:
-            raise VolumeError(f'secret volume "{name}": kemu does not serve Secrets; use a configMap volume')
         else:
             kind = next((k for k in vol if k != "name"), "unknown")
             raise VolumeError(
                 f'volume "{name}": {kind} volumes are not supported by kemu '
-                "(emptyDir, configMap, downwardAPI and projected are)"
+                "(emptyDir, configMap, secret, downwardAPI and projected are)"
             )
         out[name] = path
     return out
 
 
-def _write_files(path: Path, files: dict[str, bytes], mode: int) -> None:
+def _write_files(path: Path, files: dict[str, bytes], mode: int, modes: dict[str, int] | None = None) -> None:
     """Make ``path`` hold exactly ``files`` (relative path -> content); each
-    changed file is replaced atomically, so a reader never sees half of it."""
+    changed file is replaced atomically, so a reader never sees half of it.
+    ``modes`` overrides ``mode`` per file (a KeyToPath item's ``mode``)."""
     path.mkdir(parents=True, exist_ok=True)
     wanted = set()
     for rel, content in files.items():
         target = path / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        file_mode = (modes or {}).get(rel, mode)
         if not target.exists() or target.read_bytes() != content:
             tmp = target.with_name(f".{target.name}.tmp")
             tmp.write_bytes(content)
-            tmp.chmod(mode)
+            tmp.chmod(file_mode)
             tmp.replace(target)
+        elif (target.stat().st_mode & 0o7777) != file_mode:
+            target.chmod(file_mode)
         wanted.add(target)
     for existing in path.rglob("*"):
         if existing.is_file() and existing not in wanted:
@@ -278,6 +354,33 @@ def _configmap_files(source: Obj, ns: str, get_configmap: ConfigMapGetter) -> di
     return files
 
 
+def _secret_files(
+    source: Obj, secret_name: str, ns: str, get_secret: SecretGetter
+) -> tuple[dict[str, bytes], dict[str, int]] | None:
+    """The files of a secret volume or projected source, and the per-item
+    modes; None for a missing optional Secret. Messages as the kubelet's
+    secret volume plugin words them."""
+    secret = get_secret(ns, secret_name)
+    if secret is None:
+        if source.get("optional"):
+            return None
+        raise VolumeError(f'secret "{secret_name}" not found')
+    data = secret_bytes(secret)
+    if not source.get("items"):
+        return data, {}
+    files: dict[str, bytes] = {}
+    modes: dict[str, int] = {}
+    for item in source["items"]:
+        if item["key"] not in data:
+            if source.get("optional"):
+                continue
+            raise VolumeError(f"references non-existent secret key: {item['key']}")
+        files[item["path"]] = data[item["key"]]
+        if item.get("mode") is not None:
+            modes[item["path"]] = int(item["mode"])
+    return files, modes
+
+
 def _downward_files(source: Obj, pod: Obj) -> dict[str, bytes]:
     files = {}
     meta = pod["metadata"]
@@ -291,8 +394,11 @@ def _downward_files(source: Obj, pod: Obj) -> dict[str, bytes]:
     return files
 
 
-def _projected_files(name: str, source: Obj, pod: Obj, ns: str, get_configmap: ConfigMapGetter) -> dict[str, bytes]:
+def _projected_files(
+    name: str, source: Obj, pod: Obj, ns: str, get_configmap: ConfigMapGetter, get_secret: SecretGetter
+) -> tuple[dict[str, bytes], dict[str, int]]:
     files: dict[str, bytes] = {}
+    modes: dict[str, int] = {}
     for s in source.get("sources") or []:
         if s.get("configMap") is not None:
             files.update(_configmap_files(s["configMap"], ns, get_configmap) or {})
@@ -302,11 +408,14 @@ def _projected_files(name: str, source: Obj, pod: Obj, ns: str, get_configmap: C
             token_path = s["serviceAccountToken"].get("path", "token")
             files[token_path] = b"kemu-issues-no-service-account-tokens"
         elif s.get("secret") is not None:
-            raise VolumeError(f'projected volume "{name}": kemu does not serve Secrets')
+            found = _secret_files(s["secret"], s["secret"].get("name", ""), ns, get_secret)
+            if found is not None:
+                files.update(found[0])
+                modes.update(found[1])
         else:
             kind = next(iter(s), "unknown")
             raise VolumeError(f'projected volume "{name}": {kind} sources are not supported by kemu')
-    return files
+    return files, modes
 
 
 def container_mounts(container: Obj, volumes: dict[str, Path]) -> list[Mount]:

@@ -104,6 +104,8 @@ class Cache(Protocol):
 
     def configmap(self, namespace: str, name: str) -> Obj | None: ...
 
+    def secret(self, namespace: str, name: str) -> Obj | None: ...
+
     def services(self, namespace: str) -> list[Obj]: ...
 
 
@@ -459,7 +461,7 @@ class PodWorkers:
         if not rec.start_time:
             rec.start_time = rfc3339(self.clock.wall())
         try:
-            rec.volumes = prepare_volumes(pod, rec.dir, self.cache.configmap)
+            rec.volumes = prepare_volumes(pod, rec.dir, self.cache.configmap, self.cache.secret)
             rec.volume_retry = 0.0
         except VolumeError as exc:
             if rec.volumes is not None:
@@ -590,6 +592,7 @@ class PodWorkers:
                 node_ip=self.node_ip,
                 services=self.cache.services(rec.namespace),
                 get_configmap=self.cache.configmap,
+                get_secret=self.cache.secret,
                 node_allocatable=self.node_allocatable,
             )
             mounts = container_mounts(spec, rec.volumes or {})

@@ -30,6 +30,9 @@ loop.
 - deletes with ``DeleteOptions`` from the body or the query, and
   ``deletecollection``;
 - ``pods/binding``, the ``bindings`` resource, and ``pods/eviction`` (a delete);
+- ``serviceaccounts/token`` (a signed token, :mod:`kemu.api.reviews`) and the
+  create-only access reviews (``SelfSubjectAccessReview``/``RulesReview``:
+  answered by the registry, never stored; any other verb is ``405``);
 - ``pods/log`` (a text stream) and ``pods/exec`` (a WebSocket), proxied to
   the pod's kubelet by :mod:`apiserver.http.kubeletproxy`;
 - ``pods/portforward`` (SPDY/3.1, plain or in a WebSocket:
@@ -52,6 +55,7 @@ import asyncio
 import hmac
 import json
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -68,9 +72,10 @@ from apiserver.http.portforward import PortForwarder
 from apiserver.http.proxy import Proxy
 from apiserver.http.query import Query
 from apiserver.http.watch import END, WatchCaches, WatchOptions
-from kemu.api import bodies, errors, schema, selectors
+from kemu.api import bodies, errors, reviews, schema, selectors
 from kemu.api import patch as patches
 from kemu.api.kinds import KindInfo
+from kemu.api.schema_objects import TOKEN_REQUEST
 from kemu.cli.printers import label_selector_string
 from kemu.client import Client
 from kemu.log import get_logger
@@ -442,6 +447,7 @@ class KubeApi:
         self.kubelets = KubeletProxy(self.client, self.call, timeout=config.request_timeout)
         self.port_forwarder = PortForwarder(self.client, self.call)
         self.proxy = Proxy(self.client, self.call, timeout=config.request_timeout)
+        self.token_key = secrets.token_bytes(32)  # signs serviceaccounts/token answers; they grant nothing
         self.log = get_logger()
         self._watch_tasks: set[asyncio.Task[Any]] = set()
 
@@ -623,6 +629,12 @@ class KubeApi:
             return await self.bind(request, rp, query)
         if sub == "proxy" and rp.name is not None and not rp.watch:  # before watch: ?watch= is the backend's
             return await self.proxy.serve(request, rp.info.kind, rp.namespace, rp.name)
+        if rp.info.verbs is not None and (method != "POST" or rp.name is not None or rp.watch):
+            raise _status(405, f"the server does not allow this method on the requested resource ({method})")
+        if sub == "token":
+            if method != "POST":
+                raise _status(405, f"the server does not allow this method on serviceaccounts/token ({method})")
+            return await self.token_request(request, rp, query)
         if rp.watch or (method == "GET" and query.flag("watch")):
             if method != "GET" or sub is not None:
                 raise _status(405, "watch takes GET on a collection or an object")
@@ -862,6 +874,22 @@ class KubeApi:
         options = _delete_options(body.get("deleteOptions"), query)
         await self.call(lambda: self.client.call("delete", "Pod", rp.namespace, rp.name, **options))
         return _json_response(_success(201), 201)
+
+    async def token_request(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
+        """``serviceaccounts/<name>/token`` (``kubectl create token``): a
+        ``TokenRequest`` answered with a signed token (:func:`kemu.api.reviews.issue_token`)."""
+        body = await self._read_body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("a TokenRequest must be an object")
+        problems = schema.check({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", **body}, TOKEN_REQUEST)
+        if problems.type_error or problems.unknown_fields:
+            detail = problems.type_error or "strict decoding error: " + ", ".join(
+                f'unknown field "{p}"' for p in problems.unknown_fields
+            )
+            raise errors.bad_request(f'TokenRequest in version "v1" cannot be handled as a TokenRequest: {detail}')
+        sa = await self.call(lambda: self.client.call("get", "ServiceAccount", rp.namespace, rp.name))
+        answer = reviews.issue_token(sa, body, now=time.time(), key=self.token_key)
+        return _json_response(answer, 201)
 
     async def kubelet_subresource(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
         """``pods/log`` and ``pods/exec``, proxied to the pod's kubelet (:mod:`apiserver.http.kubeletproxy`)."""

@@ -121,6 +121,7 @@ SUBRESOURCES["Pod"] += [
 ]
 SUBRESOURCES["Service"].append(Subresource("proxy", "", "v1", "ServiceProxyOptions", _PROXY_VERBS))
 SUBRESOURCES["Node"].append(Subresource("proxy", "", "v1", "NodeProxyOptions", _PROXY_VERBS))
+SUBRESOURCES["ServiceAccount"].append(Subresource("token", "authentication.k8s.io", "v1", "TokenRequest", ("create",)))
 
 
 def group_versions() -> list[tuple[str, str]]:
@@ -147,6 +148,8 @@ def find_resource(group: str, version: str, plural: str) -> KindInfo | None:
 
 
 def _verbs(info: KindInfo) -> list[str]:
+    if info.verbs is not None:
+        return list(info.verbs)  # the access reviews: create only, as the apiserver lists them
     return list(_NAMESPACE_VERBS if info.kind == "Namespace" else _VERBS)
 
 
@@ -377,6 +380,8 @@ def _paths_for(info: KindInfo) -> Obj:
     }
     post = _operation(info, "post", ref, params=list(_WRITE_PARAMS))
     post["requestBody"] = body
+    if info.verbs is not None:
+        return {collection: {"post": post}}  # create-only (the access reviews)
     put = _operation(info, "put", ref, params=list(_WRITE_PARAMS))
     put["requestBody"] = body
     return {

@@ -35,6 +35,9 @@ class KindInfo:
     has_status: bool
     """True when the kind has a ``status`` subresource: spec writes leave status
     alone and status writes leave spec alone."""
+    verbs: tuple[str, ...] | None = None
+    """The only verbs served, for kinds that are not stored (the
+    ``SelfSubjectAccessReview`` family is ``("create",)``); None: every verb."""
 
     @property
     def api_version(self) -> str:
@@ -54,6 +57,32 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("ReplicaSet", "apps", "v1", "replicasets", "replicaset", ("rs",), True, True),
         KindInfo("Deployment", "apps", "v1", "deployments", "deployment", ("deploy",), True, True),
         KindInfo("Lease", "coordination.k8s.io", "v1", "leases", "lease", (), True, False),
+        # Secrets, service accounts, RBAC, quotas, ingresses, priority classes and
+        # the access reviews kubectl's `auth can-i` asks for (kemu.api.objects_*).
+        KindInfo("Secret", "", "v1", "secrets", "secret", (), True, False),
+        KindInfo("ServiceAccount", "", "v1", "serviceaccounts", "serviceaccount", ("sa",), True, False),
+        KindInfo("ResourceQuota", "", "v1", "resourcequotas", "resourcequota", ("quota",), True, True),
+        KindInfo("Role", "rbac.authorization.k8s.io", "v1", "roles", "role", (), True, False),
+        KindInfo("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", (), True, False),
+        KindInfo("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", (), False, False),
+        KindInfo(
+            "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding",
+            (), False, False,
+        ),
+        KindInfo("Ingress", "networking.k8s.io", "v1", "ingresses", "ingress", ("ing",), True, True),
+        KindInfo("PriorityClass", "scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", ("pc",), False, False),
+        KindInfo(
+            "SelfSubjectAccessReview", "authorization.k8s.io", "v1", "selfsubjectaccessreviews",
+            "selfsubjectaccessreview", (), False, False, ("create",),
+        ),
+        KindInfo(
+            "SelfSubjectRulesReview", "authorization.k8s.io", "v1", "selfsubjectrulesreviews",
+            "selfsubjectrulesreview", (), False, False, ("create",),
+        ),
+        KindInfo(
+            "SelfSubjectReview", "authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview",
+            (), False, False, ("create",),
+        ),
     )
 }
 

@@ -21,6 +21,7 @@ a numeric zone, in the local zone like kubectl unless ``tz`` says otherwise.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -1039,6 +1040,37 @@ def _describe_configmap(cm: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     _events_section(w, ctx)
 
 
+def _describe_secret(secret: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+    """``describeSecret``: sizes, never values (but a service-account token's)."""
+    meta = _meta(secret)
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
+    _labels(w, "Labels", meta.get("labels"))
+    _annotations(w, "Annotations", meta.get("annotations"))
+    w.write(0, f"\nType:\t{secret.get('type', '')}\n")
+    w.write(0, "\nData\n====\n")
+    data = secret.get("data") or {}
+    for key in sorted(data):
+        if key == "token" and secret.get("type") == "kubernetes.io/service-account-token":
+            w.write(0, f"{key}:\t{base64.b64decode(str(data[key])).decode(errors='replace')}\n")
+        else:
+            w.write(0, f"{key}:\t{_base64_length(str(data[key]))} bytes\n")
+
+
+def _describe_service_account(sa: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+    """``describeServiceAccount``; kemu mints no token Secrets, so Tokens is
+    ``<none>`` unless one names the account."""
+    meta = _meta(sa)
+    w.write(0, f"Name:\t{meta.get('name', '')}\n")
+    w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
+    _labels(w, "Labels", meta.get("labels"))
+    _annotations(w, "Annotations", meta.get("annotations"))
+    _multiline(w, "Image pull secrets", [str(r.get("name", "")) for r in sa.get("imagePullSecrets") or []])
+    _multiline(w, "Mountable secrets", [str(r.get("name", "")) for r in sa.get("secrets") or []])
+    _multiline(w, "Tokens", [])
+    _events_section(w, ctx)
+
+
 def _base64_length(text: str) -> int:
     """How many bytes a base64 ``binaryData`` value decodes to."""
     text = text.strip()
@@ -1291,6 +1323,8 @@ _DESCRIBERS: dict[str, Callable[[Obj, _Context, _PrefixWriter], None]] = {
     "Node": _describe_node,
     "Namespace": _describe_namespace,
     "ConfigMap": _describe_configmap,
+    "Secret": _describe_secret,
+    "ServiceAccount": _describe_service_account,
 }
 
 

@@ -740,6 +740,119 @@ _TABLES: dict[str, _Table] = {
 _DEFAULT_TABLE = _Table(("NAME", "AGE"), ("NAME", "AGE"), _default_row)
 
 
+# -- Secret, ServiceAccount, RBAC, ResourceQuota, Ingress, PriorityClass -------------
+# (printSecret, printServiceAccount, printRoleBinding, printResourceQuota,
+# printIngress, printPriorityClass; Roles have no printer upstream and get the
+# apiserver's default table, NAME and CREATED AT.)
+
+
+def _secret_row(secret: Obj, wide: bool, now: float) -> list[str]:
+    return [_name(secret), str(secret.get("type") or ""), str(len(secret.get("data") or {})), _created(secret, now)]
+
+
+def _service_account_row(sa: Obj, wide: bool, now: float) -> list[str]:
+    return [_name(sa), str(len(sa.get("secrets") or [])), _created(sa, now)]
+
+
+def _created_at_row(obj: Obj, wide: bool, now: float) -> list[str]:
+    """The apiserver's default Table: the creation time as RFC 3339 UTC."""
+    return [_name(obj), str(_meta(obj).get("creationTimestamp") or "")]
+
+
+def _subjects_strings(subjects: Sequence[Obj]) -> tuple[str, str, str]:
+    """``rbac.SubjectsStrings``: users, groups and ``namespace:name`` service accounts."""
+    users, groups, sas = [], [], []
+    for subject in subjects:
+        kind, name = subject.get("kind"), str(subject.get("name") or "")
+        if kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+        elif kind == "ServiceAccount":
+            sas.append(f"{subject.get('namespace') or ''}:{name}")
+    return ", ".join(users), ", ".join(groups), ", ".join(sas)
+
+
+def _role_binding_row(binding: Obj, wide: bool, now: float) -> list[str]:
+    ref = binding.get("roleRef") or {}
+    row = [_name(binding), f"{ref.get('kind', '')}/{ref.get('name', '')}", _created(binding, now)]
+    if wide:
+        row.extend(_subjects_strings(binding.get("subjects") or []))
+    return row
+
+
+def _resource_quota_row(quota: Obj, wide: bool, now: float) -> list[str]:
+    """``NAME AGE REQUEST LIMIT``: ``used/hard`` per resource of ``status.hard``,
+    ``limits.*`` in LIMIT and everything else in REQUEST."""
+    status = quota.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    requests: list[str] = []
+    limits: list[str] = []
+    for name in sorted(hard):
+        cell = f"{name}: {used.get(name, '0')}/{hard[name]}"
+        (limits if name.split(".")[0] == "limits" and "." in name else requests).append(cell)
+    return [_name(quota), _created(quota, now), ", ".join(requests), ", ".join(limits)]
+
+
+def _ingress_hosts(rules: Sequence[Obj]) -> str:
+    """``formatHosts``: at most three hosts, then ``+ N more...``; ``*`` when none is named."""
+    hosts: list[str] = []
+    more = False
+    for rule in rules:
+        if len(hosts) == 3:
+            more = True
+        if not more and rule.get("host"):
+            hosts.append(str(rule["host"]))
+    if not hosts:
+        return "*"
+    text = ",".join(hosts)
+    return f"{text} + {len(rules) - 3} more..." if more else text
+
+
+def _ingress_row(ingress: Obj, wide: bool, now: float) -> list[str]:
+    spec = ingress.get("spec") or {}
+    return [
+        _name(ingress),
+        str(spec.get("ingressClassName") or "<none>"),
+        _ingress_hosts(spec.get("rules") or []),
+        _load_balancer_ips(ingress, wide),
+        "80, 443" if spec.get("tls") else "80",
+        _created(ingress, now),
+    ]
+
+
+def _priority_class_row(pc: Obj, wide: bool, now: float) -> list[str]:
+    return [
+        _name(pc),
+        str(pc.get("value", 0)),
+        "true" if pc.get("globalDefault") else "false",
+        _created(pc, now),
+        str(pc.get("preemptionPolicy") or ""),
+    ]
+
+
+_BINDING_COLUMNS = ("NAME", "ROLE", "AGE")
+_BINDING_WIDE = (*_BINDING_COLUMNS, "USERS", "GROUPS", "SERVICEACCOUNTS")
+_CREATED_AT_COLUMNS = ("NAME", "CREATED AT")
+_INGRESS_COLUMNS = ("NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE")
+_PC_COLUMNS = ("NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY")
+_QUOTA_COLUMNS = ("NAME", "AGE", "REQUEST", "LIMIT")
+
+_TABLES.update(
+    {
+        "Secret": _Table(("NAME", "TYPE", "DATA", "AGE"), ("NAME", "TYPE", "DATA", "AGE"), _secret_row),
+        "ServiceAccount": _Table(("NAME", "SECRETS", "AGE"), ("NAME", "SECRETS", "AGE"), _service_account_row),
+        "Role": _Table(_CREATED_AT_COLUMNS, _CREATED_AT_COLUMNS, _created_at_row),
+        "ClusterRole": _Table(_CREATED_AT_COLUMNS, _CREATED_AT_COLUMNS, _created_at_row),
+        "RoleBinding": _Table(_BINDING_COLUMNS, _BINDING_WIDE, _role_binding_row),
+        "ClusterRoleBinding": _Table(_BINDING_COLUMNS, _BINDING_WIDE, _role_binding_row),
+        "ResourceQuota": _Table(_QUOTA_COLUMNS, _QUOTA_COLUMNS, _resource_quota_row),
+        "Ingress": _Table(_INGRESS_COLUMNS, _INGRESS_COLUMNS, _ingress_row),
+        "PriorityClass": _Table(_PC_COLUMNS, _PC_COLUMNS, _priority_class_row),
+    }
+)
+
+
 def _namespaced(kind: str) -> bool:
     info = KINDS.get(kind)
     return info.namespaced if info is not None else True

@@ -154,7 +154,10 @@ class TestDiscovery:
         assert code == 200
         assert headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
         assert doc["kind"] == "APIGroupDiscoveryList"
-        assert [i["metadata"]["name"] for i in doc["items"]] == ["apps", "coordination.k8s.io"]
+        assert [i["metadata"]["name"] for i in doc["items"]] == [
+            "apps", "authentication.k8s.io", "authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io",
+            "rbac.authorization.k8s.io", "scheduling.k8s.io",
+        ]
 
     def test_health_endpoints_need_no_token(self, front_door: HttpFrontDoor) -> None:
         """/healthz, /livez and /readyz answer "ok" without a token."""
@@ -167,7 +170,11 @@ class TestDiscovery:
         assert code == 200 and "io.k8s.api.apps.v1.Deployment" in v2["definitions"]
         assert raw(front_door, "GET", "/openapi/v2", accept="application/com.github.proto-openapi.spec.v2@v1.0+protobuf")[0] == 406
         code, index, _ = raw(front_door, "GET", "/openapi/v3")
-        assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1"}
+        assert set(index["paths"]) == {
+            "api/v1", "apis/apps/v1", "apis/authentication.k8s.io/v1", "apis/authorization.k8s.io/v1",
+            "apis/coordination.k8s.io/v1",
+            "apis/networking.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1", "apis/scheduling.k8s.io/v1",
+        }
         code, apps_doc, _ = raw(front_door, "GET", index["paths"]["apis/apps/v1"]["serverRelativeURL"])
         assert code == 200 and "io.k8s.api.apps.v1.Deployment" in apps_doc["components"]["schemas"]
 

@@ -174,12 +174,13 @@ def cluster() -> Iterator[Cluster]:
             url = f"https://127.0.0.1:{local.spec.http_port}"
             base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root)}
             env = {**base, "KUBECONFIG": str(local.kubeconfig), "KUBECACHEDIR": str(root / "kube-cache")}
-            proxy = AcceptNarrowingProxy(url, tls["token"], tls["cert"]).start()
+            token = Path(tls["token_file"]).read_text().strip()
+            proxy = AcceptNarrowingProxy(url, token, tls["cert"]).start()
             try:
                 proxy_config = write_kubeconfig(root / "proxy-kubeconfig", f"http://127.0.0.1:{proxy.port}", None,
                                                 cluster_name="proxy")
                 proxy_env = {**base, "KUBECONFIG": str(proxy_config), "KUBECACHEDIR": str(root / "proxy-cache")}
-                yield Cluster(root, env, url, tls["token"], tls["cert"], proxy, proxy_env)
+                yield Cluster(root, env, url, token, tls["cert"], proxy, proxy_env)
             finally:
                 proxy.stop()
 
