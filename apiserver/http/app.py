@@ -599,7 +599,7 @@ class KubeApi:
             if method != "GET" or sub is not None:
                 raise _status(405, "watch takes GET on a collection or an object")
             return await self.watch(request, rp, query)
-        if sub in ("log", "exec"):
+        if sub in ("log", "exec", "attach"):
             return await self.kubelet_subresource(request, rp, query)
         if sub == "scale":
             return await self.scale(request, rp, query)
@@ -829,6 +829,8 @@ class KubeApi:
             if request.method not in ("GET", "HEAD"):
                 raise _status(405, f"the server does not allow this method on pods/log ({request.method})")
             return await self.kubelets.logs(request, rp.namespace, rp.name, query)
+        if rp.subresource == "attach":
+            return await self.kubelets.attach(request, rp.namespace, rp.name, query)
         return await self.kubelets.exec(request, rp.namespace, rp.name, query)
 
     # -- watch ----------------------------------------------------------------------
