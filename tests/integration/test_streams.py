@@ -167,7 +167,9 @@ class Terminal:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
-        os.close(self.master)
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
 
 
 def _take_terminal() -> None:
