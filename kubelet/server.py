@@ -153,7 +153,7 @@ class KubeletServer:
         self._router: zmq.Socket | None = None
         self._pull: zmq.Socket | None = None
         self.streams = StreamSessions(pods=pods, runtime=runtime, log=self.log, choose=choose_container,
-                                      send=lambda frames: self._push().send_multipart(frames),
+                                      send=self._send_stream,
                                       release=self._release_push)
         """Interactive exec and attach sessions (:mod:`kubelet.streams`)."""
 
@@ -262,6 +262,10 @@ class KubeletServer:
             with self._lock:
                 self._push_sockets.append(sock)
         return sock
+
+    def _send_stream(self, frames: list[bytes]) -> None:
+        """Send a stream session's message (from its thread) via the ROUTER thread."""
+        self._push().send_multipart(frames)
 
     def _release_push(self) -> None:
         """Close the calling thread's PUSH socket (a stream session's thread,

@@ -107,9 +107,9 @@ class StreamSessions:
         try:
             frame = StreamFrame.decode(frames, CLIENT_TYPES)
         except wire.WireError as exc:
-            session = frames[1] if len(frames) > 1 and len(frames[1]) == 16 else None
+            sid = frames[1] if len(frames) > 1 and len(frames[1]) == 16 else None
             self.log.warning("malformed stream message", error=str(exc))
-            return _exit_frames(identity, session, {"error": errors.bad_request(str(exc)).status}) if session else None
+            return _exit_frames(identity, sid, {"error": errors.bad_request(str(exc)).status}) if sid else None
         key = (*identity, frame.session)
         with self._lock:
             session = self._sessions.get(key)

@@ -315,11 +315,36 @@ class TestAttach:
 
 class TestKemuCli:
     def test_kemu_exec_it(self, cluster: Cluster, sleeper: str, terminals: list[Terminal]) -> None:
-        """kemu exec -it: the same session, with the local terminal in raw mode and restored after."""
-        argv = [sys.executable, "-m", "kemu", "--server", cluster.server, "exec", "-it", sleeper, "--", "sh"]
+        """kemu exec -it: the same session, the local terminal raw while it runs and restored after, resizes forwarded."""
+        argv = [str(Path(sys.executable).with_name("kemu")), "--server", cluster.server, "exec", "-it", sleeper, "--", "sh"]
         t = on_terminal(terminals, argv, {**os.environ, "TERM": "xterm"}, rows=33, cols=90)
         t.expect(PROMPT)
+        assert not termios.tcgetattr(t.master)[3] & termios.ECHO  # raw: the remote terminal echoes
         t.send("stty size; echo $((6*7))\r")
         t.expect(r"\r\n33 90\r\n42\r\n")
+        t.resize(20, 70)
+        os.killpg(t.proc.pid, signal.SIGWINCH)
+        deadline = time.monotonic() + 10
+        while True:
+            t.send("stty size\r")
+            try:
+                t.expect(r"\r\n20 70\r\n", timeout=1)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
         t.send("exit 4\r")
         assert t.wait() == 4
+        assert termios.tcgetattr(t.master)[3] & termios.ECHO  # restored
+        t.expect("command terminated with exit code 4")
+
+    def test_kemu_attach(self, cluster: Cluster, terminals: list[Terminal]) -> None:
+        """kemu attach -it reaches the terminal of a stdin/tty container's main process."""
+        pod = shell_pod(cluster, "kemu-attached", interactive=True)
+        argv = [str(Path(sys.executable).with_name("kemu")), "--server", cluster.server, "attach", "-it", pod]
+        t = on_terminal(terminals, argv, {**os.environ, "TERM": "xterm"})
+        t.expect("If you don't see a command prompt, try pressing enter.")
+        t.send("echo kemu-$((6*7))\r")
+        t.expect(r"\r\nkemu-42\r\n")
+        t.send("exit 0\r")
+        assert t.wait() == 0
