@@ -1012,6 +1012,8 @@ class ContainerRuntime:
         isolate = self.isolation == "namespaces"
         binds, subs = self._split_mounts(mounts, isolate, rootfs)
         full_env = _container_env(spec, env, pod_name)
+        if container.get("tty"):
+            full_env.setdefault("TERM", "xterm")  # as containerd does for a container with a TTY
         command = [expand_vars(str(c), env) for c in container.get("command") or []]
         args = [expand_vars(str(a), env) for a in container.get("args") or []]
         argv = list(effective_argv(spec, command, args))

@@ -28,8 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import zmq
 
+from kemu import wire
 from kemu.client import Client
+from kemu.kubeletclient import kubelet_address
+from kemu.kubeletstream import MAGIC, SERVER_TYPES, SILENCE, StreamFrame, StreamSpec
 from kemu.procs import wait_for
 from kemu.testing import running_cluster
 
@@ -299,6 +303,21 @@ class TestAttach:
         t.send("exit 0\r")
         t.wait()
 
+    def test_stdin_once_closes_stdin_when_the_client_leaves(self, cluster: Cluster) -> None:
+        """stdinOnce without a TTY: piped stdin reaches cat, its end closes cat's stdin, so the container completes."""
+        cluster.client.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "once", "namespace": "default"},
+                               "spec": {"restartPolicy": "Never", "containers": [
+                                   {"name": "main", "image": "busybox", "command": ["cat"], "stdin": True,
+                                    "stdinOnce": True}]}})
+        wait_for(lambda: cluster.client.get("Pod", "once", "default")["status"].get("phase") == "Running", 30,
+                 message="once running")
+        result = kubectl(cluster, "attach", "-i", "once", input=b"first line\nsecond line\n")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == b"first line\nsecond line\n"
+        wait_for(lambda: cluster.client.get("Pod", "once", "default")["status"].get("phase") == "Succeeded", 30,
+                 message="once completed")
+        assert kubectl(cluster, "logs", "once").stdout == b"first line\nsecond line\n"
+
     def test_run_it_rm(self, cluster: Cluster, terminals: list[Terminal]) -> None:
         """run -it --rm: a pod with stdin and a TTY, attached at once, deleted when the shell exits."""
         t = on_terminal(terminals, [KUBECTL, "run", "-it", "--rm", "tmp", "--image=busybox", "--restart=Never",
@@ -348,3 +367,94 @@ class TestKemuCli:
         t.expect(r"\r\nkemu-42\r\n")
         t.send("exit 0\r")
         assert t.wait() == 0
+
+
+def _kubelet(cluster: Cluster) -> str:
+    node = cluster.client.list("Node")["items"][0]
+    address = kubelet_address(node)
+    assert address is not None
+    return address
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class TestKubeletSessions:
+    """The kubelet's side of the session protocol, spoken directly."""
+
+    def _dealer(self, address: str) -> zmq.Socket:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(address)
+        return sock
+
+    def _recv(self, sock: zmq.Socket, session: bytes, kinds: set[bytes], timeout: float = 20) -> StreamFrame:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sock.poll(200):
+                frame = StreamFrame.decode(sock.recv_multipart(), SERVER_TYPES)
+                if frame.session == session and frame.type in kinds:
+                    return frame
+        raise AssertionError(f"no {kinds} from the kubelet")
+
+    def test_garbage_gets_errors_and_the_kubelet_lives(self, cluster: Cluster, sleeper: str) -> None:
+        """Malformed frames, bad opens and strangers' sessions get an error exit, never a crash."""
+        sock = self._dealer(_kubelet(cluster))
+        try:
+            sock.send_multipart([MAGIC])
+            sock.send_multipart([MAGIC, b"short", b"0", b""])
+            bad_type, bad_open, unknown_pod, stranger = (os.urandom(16) for _ in range(4))
+            sock.send_multipart([MAGIC, bad_type, b"Z", b""])
+            sock.send_multipart([MAGIC, bad_open, b"O", b"\xc1not msgpack"])
+            sock.send_multipart(StreamFrame(unknown_pod, b"O", StreamSpec("default", "nope", None, ["true"], False)
+                                            .open_payload()).encode())
+            sock.send_multipart(StreamFrame(stranger, b"0", b"stdin for nobody").encode())
+            codes: dict[bytes, int] = {}
+            deadline = time.monotonic() + 20
+            while len(codes) < 4 and time.monotonic() < deadline:
+                if sock.poll(200):
+                    frame = StreamFrame.decode(sock.recv_multipart(), SERVER_TYPES)
+                    if frame.type == b"x":
+                        codes[frame.session] = wire.unpack(frame.payload)["error"]["code"]
+            assert [codes[s] for s in (bad_type, bad_open, unknown_pod, stranger)] == [400, 400, 404, 404]
+            # and it still serves: a real session runs to its end
+            ok = os.urandom(16)
+            sock.send_multipart(StreamFrame(ok, b"O", StreamSpec("default", sleeper, None, ["sh", "-c", "exit 7"],
+                                                                 False).open_payload()).encode())
+            assert wire.unpack(self._recv(sock, ok, {b"x"}).payload) == {"exitCode": 7}
+        finally:
+            sock.close()
+
+    def _start_tree(self, sock: zmq.Socket) -> tuple[bytes, int]:
+        """An exec whose shell forks a sleeper and prints its pid; returns (session, pid)."""
+        session = os.urandom(16)
+        spec = StreamSpec("default", "sleeper", None, ["sh", "-c", "sleep 1000 & echo $!; wait"], False)
+        sock.send_multipart(StreamFrame(session, b"O", spec.open_payload()).encode())
+        out = self._recv(sock, session, {b"1"}).payload
+        return session, int(out.strip())
+
+    def test_close_kills_the_process_tree(self, cluster: Cluster, sleeper: str) -> None:
+        """A client's close ends the session and kills what the command forked."""
+        sock = self._dealer(_kubelet(cluster))
+        try:
+            session, pid = self._start_tree(sock)
+            assert _pid_alive(pid)
+            sock.send_multipart(StreamFrame(session, b"c").encode())
+            self._recv(sock, session, {b"x"})
+            wait_for(lambda: not _pid_alive(pid), 10, message="the forked sleeper killed")
+        finally:
+            sock.close()
+
+    def test_a_vanished_client_ends_its_session(self, cluster: Cluster, sleeper: str) -> None:
+        """A client that goes silent (no heartbeat) loses its session, and its command's tree is killed."""
+        sock = self._dealer(_kubelet(cluster))
+        try:
+            _session, pid = self._start_tree(sock)
+        finally:
+            sock.close()  # gone without a word
+        wait_for(lambda: not _pid_alive(pid), SILENCE + 10, message="the orphaned session's tree killed")
