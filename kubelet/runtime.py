@@ -82,13 +82,25 @@ shim's RSS watchdog (approximate, reports OOMKilled/137), or with
 surface inside the program). ``limits.cpu`` is enforced only with cgroup v2
 (``cpu.max``). The chosen mode is :attr:`ContainerRuntime.memory_mode`.
 
+Streams
+-------
+A container whose spec has ``stdin`` (and ``tty``) gets its stdin (and a
+pseudo-terminal) from its shim, which serves attach clients on an abstract
+Unix socket (:class:`kubelet.shim.AttachDecoder` documents the frames) and
+still writes all output to the log; ``stdinOnce`` closes that stdin when
+the first attached writer leaves. :meth:`ContainerRuntime.open_exec` starts
+an exec'd command with a terminal or pipes for a streaming session
+(:mod:`kubelet.streams`).
+
 Not emulated: PID namespaces (a container's main process is not PID 1, so
 PID 1's signal semantics do not apply), network namespaces, users
-(``runAsUser``), ``stdin``/``tty``, image file systems.
+(``runAsUser``), image file systems.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -116,6 +128,7 @@ __all__ = [
     "ContainerNotRunningError",
     "ContainerRuntime",
     "ContainerStartError",
+    "ExecProcess",
     "ExecResult",
     "ExecTimeoutError",
     "ExitStatus",
@@ -530,6 +543,10 @@ class _Launch:
     stop_signal: int
     listen: tuple[str, int] | None = None
     """Where a built-in server will listen: start() returns once it does."""
+    stdin: bool = False
+    stdin_once: bool = False
+    tty: bool = False
+    """The container spec's ``stdin``, ``stdinOnce`` and ``tty`` (the shim owns them)."""
 
 
 class _ForkedShim:
@@ -995,6 +1012,8 @@ class ContainerRuntime:
         isolate = self.isolation == "namespaces"
         binds, subs = self._split_mounts(mounts, isolate, rootfs)
         full_env = _container_env(spec, env, pod_name)
+        if container.get("tty"):
+            full_env.setdefault("TERM", "xterm")  # as containerd does for a container with a TTY
         command = [expand_vars(str(c), env) for c in container.get("command") or []]
         args = [expand_vars(str(a), env) for a in container.get("args") or []]
         argv = list(effective_argv(spec, command, args))
@@ -1012,6 +1031,9 @@ class ContainerRuntime:
             memory=memory,
             cpu=cpu,
             stop_signal=int(signal.Signals[spec.stop_signal]),
+            stdin=bool(container.get("stdin")),
+            stdin_once=bool(container.get("stdinOnce")),
+            tty=bool(container.get("tty")),
         )
         if spec.uses_builtin(command):
             self._plan_builtin(launch, spec, container, pod_namespace, pod_name, pod_ip, mounts)
@@ -1154,6 +1176,9 @@ class ContainerRuntime:
             isolate=self.isolation == "namespaces",
             hostname=pod_name if self.isolation == "namespaces" else None,
             mounts=launch.binds,
+            stdin=launch.stdin,
+            stdin_once=launch.stdin_once,
+            tty=launch.tty,
         )
         config_path = state_dir / "config.json"
         fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the env
@@ -1196,6 +1221,21 @@ class ContainerRuntime:
         :class:`ExecTimeoutError` (after killing the command's tree) when it
         runs longer than ``timeout`` seconds.
         """
+        cfg = self._exec_config(handle, argv)
+        return _run_exec(cfg, self._lifeline_r, timeout, stdin)
+
+    def open_exec(self, handle: ContainerHandle, argv: Sequence[str], *, tty: bool, stdin: bool) -> ExecProcess:
+        """Start ``argv`` in the container as :meth:`exec` does, but hand back
+        the running command (an :class:`ExecProcess`) to stream: with ``tty`` its
+        stdin, stdout and stderr are one pseudo-terminal, else pipes (stdin
+        only when asked for, else ``/dev/null``). Same errors as :meth:`exec`."""
+        cfg = self._exec_config(handle, argv)
+        if tty and "TERM" not in cfg.env:
+            cfg = dataclasses.replace(cfg, env={**cfg.env, "TERM": "xterm"})  # as containerd sets for a TTY
+        cfg = dataclasses.replace(cfg, tty=tty)
+        return ExecProcess.start(cfg, self._lifeline_r, tty=tty, stdin=stdin)
+
+    def _exec_config(self, handle: ContainerHandle, argv: Sequence[str]) -> ExecConfig:
         if not argv:
             raise ContainerExecError("OCI runtime exec failed: exec failed: no command specified: unknown")
         if handle.poll() is not None:
@@ -1209,7 +1249,7 @@ class ContainerRuntime:
             raise ContainerExecError(
                 f"OCI runtime exec failed: exec failed: unable to start container process: {detail}"
             ) from None
-        cfg = ExecConfig(
+        return ExecConfig(
             exe=exe,
             argv=args,
             env=launch.env,
@@ -1218,7 +1258,6 @@ class ContainerRuntime:
             kubelet_pid=os.getpid(),
             ns_pid=handle.pid if handle._isolated else None,
         )
-        return _run_exec(cfg, self._lifeline_r, timeout, stdin)
 
     # -- housekeeping
 
@@ -1531,3 +1570,98 @@ def _run_exec(cfg: ExecConfig, lifeline_r: int, timeout: float, stdin: bytes | N
             proc.kill()
             proc.wait()
     return ExecResult(proc.returncode, out, err)
+
+
+class ExecProcess:
+    """A command exec'd in a container for a streaming session (``shim.py
+    exec`` owns its tree). The caller reads :attr:`stdout`/:attr:`stderr`
+    and writes :attr:`stdin` (non-blocking fds it must close with
+    :meth:`close`); with a TTY all three are the pseudo-terminal's master
+    (``stderr`` is None) and :meth:`resize` sets its window size.
+    :meth:`kill` ends the whole tree (the helper kills it on SIGTERM)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], *, stdin: int | None, stdout: int, stderr: int | None,
+                 tty: bool) -> None:
+        self._proc = proc
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.tty = tty
+        self.pid = proc.pid
+
+    @classmethod
+    def start(cls, cfg: ExecConfig, lifeline_r: int, *, tty: bool, stdin: bool) -> ExecProcess:
+        argv = [sys.executable, *_PYTHON_FLAGS, str(_SHIM_PATH), "exec", cfg.to_json()]
+        if tty:
+            master, slave = os.openpty()
+            try:
+                proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, pass_fds=(lifeline_r,),
+                                        start_new_session=True)
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            os.set_blocking(master, False)
+            return cls(proc, stdin=master, stdout=master, stderr=None, tty=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, pass_fds=(lifeline_r,), start_new_session=True)
+        fds = [os.dup(f.fileno()) if f is not None else None for f in (proc.stdin, proc.stdout, proc.stderr)]
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+        for fd in fds:
+            if fd is not None:
+                os.set_blocking(fd, False)
+        assert fds[1] is not None
+        return cls(proc, stdin=fds[0], stdout=fds[1], stderr=fds[2], tty=False)
+
+    def resize(self, width: int, height: int) -> None:
+        """TIOCSWINSZ on the terminal (the kernel sends the foreground process
+        group SIGWINCH); nothing without a TTY."""
+        if not self.tty or width <= 0 or height <= 0:
+            return
+        import fcntl
+        import struct
+        import termios
+
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self.stdout, termios.TIOCSWINSZ, struct.pack("HHHH", min(height, 65535), min(width, 65535), 0, 0))
+
+    def close_stdin(self) -> None:
+        """EOF on the command's stdin: close the pipe; on a terminal, the EOF
+        character (what ^D does), since closing the master hangs it up."""
+        if self.stdin is None:
+            return
+        if self.tty:
+            with contextlib.suppress(OSError):
+                os.write(self.stdin, b"\x04")
+            return
+        with contextlib.suppress(OSError):
+            os.close(self.stdin)
+        self.stdin = None
+
+    def poll(self) -> int | None:
+        """The command's exit code once it ended (137 when it was killed)."""
+        return self._proc.poll()
+
+    def kill(self) -> int:
+        """End the command's whole tree and return its exit code."""
+        if self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(_KILL_WAIT)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(_KILL_WAIT)
+        return int(self._proc.returncode)
+
+    def close(self) -> None:
+        """Kill what still runs and close the fds."""
+        self.kill()
+        for fd in {self.stdin, self.stdout, self.stderr} - {None}:
+            assert fd is not None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.stdin = None

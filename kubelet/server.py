@@ -37,6 +37,11 @@ Every request is ``op="call"``, ``kind="Pod"``, ``ns``/``name`` the pod, and
     "timedOut": bool}`` once the command ended: the runtime's exec collects
     the output, so it is not streamed while the command runs.
 
+Streaming sessions (interactive exec and attach: stdin, a TTY, output as it
+is written) share this socket: their messages start with the frame
+``b"kemu-stream/1"`` instead of a request, and :mod:`kemu.kubeletstream`
+(the protocol) and :mod:`kubelet.streams` (their threads) describe them.
+
 Threads
 -------
 One thread owns the ROUTER socket (ZeroMQ sockets are not thread-safe). It
@@ -62,6 +67,7 @@ import zmq
 
 from kemu import wire
 from kemu.api import errors
+from kemu.kubeletstream import MAGIC as STREAM_MAGIC
 from kubelet.logs import LogCursor, format_records, generations, read_chunk, tail_offset
 from kubelet.pods import PodRecord, PodWorkers
 from kubelet.runtime import (
@@ -70,6 +76,7 @@ from kubelet.runtime import (
     ContainerRuntime,
     ExecTimeoutError,
 )
+from kubelet.streams import StreamSessions
 
 __all__ = ["DEFAULT_EXEC_TIMEOUT", "MAX_LOG_CHUNK", "KubeletServer", "choose_container"]
 
@@ -145,6 +152,10 @@ class KubeletServer:
         self._thread: threading.Thread | None = None
         self._router: zmq.Socket | None = None
         self._pull: zmq.Socket | None = None
+        self.streams = StreamSessions(pods=pods, runtime=runtime, log=self.log, choose=choose_container,
+                                      send=self._send_stream,
+                                      release=self._release_push)
+        """Interactive exec and attach sessions (:mod:`kubelet.streams`)."""
 
     # -- life cycle
 
@@ -170,6 +181,7 @@ class KubeletServer:
         return self.port
 
     def stop(self) -> None:
+        self.streams.stop()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2.0)
@@ -218,6 +230,11 @@ class KubeletServer:
                 return
             if len(frames) < 2:
                 continue
+            if len(frames) == 5 and frames[1] == STREAM_MAGIC:  # identity + a stream message
+                answer = self.streams.dispatch(frames[:1], frames[1:])
+                if answer is not None:
+                    self._router.send_multipart(answer, zmq.NOBLOCK)
+                continue
             envelope, payload = frames[:-1], frames[-1]
             try:
                 request = wire.Request.decode(payload)
@@ -245,6 +262,22 @@ class KubeletServer:
             with self._lock:
                 self._push_sockets.append(sock)
         return sock
+
+    def _send_stream(self, frames: list[bytes]) -> None:
+        """Send a stream session's message (from its thread) via the ROUTER thread."""
+        self._push().send_multipart(frames)
+
+    def _release_push(self) -> None:
+        """Close the calling thread's PUSH socket (a stream session's thread,
+        as it ends), after what it sent was handed over."""
+        sock: zmq.Socket | None = getattr(self._local, "push", None)
+        if sock is None:
+            return
+        self._local.push = None
+        with self._lock:
+            if sock in self._push_sockets:
+                self._push_sockets.remove(sock)
+        sock.close(linger=1000)
 
     def _serve(self, envelope: list[bytes], request: wire.Request) -> None:
         try:

@@ -78,9 +78,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "ATTACH_PREFIX",
+    "AttachDecoder",
     "BindMount",
     "ExecConfig",
     "ShimConfig",
+    "attach_frame",
     "main",
 ]
 
@@ -100,6 +103,15 @@ _DRAIN_SECONDS = 2.0
 _KILL_DEADLINE_SECONDS = 10.0
 _RSS_RESCAN_SECONDS = 1.0
 _SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+
+ATTACH_PREFIX = "\0kemu-attach-"
+"""The shim listens on the abstract Unix socket ``ATTACH_PREFIX + container id``
+(abstract: no path length limit, nothing to clean up) for attach clients."""
+_ATTACH_MAX_FRAME = 1 << 20
+_ATTACH_MAX_BACKLOG = 4 << 20
+"""Output bytes an attach client may lag behind before the shim drops it."""
+_STDIN_MAX_BACKLOG = 256 * 1024
+"""Stdin bytes buffered for the container before the shim stops reading clients."""
 
 
 # ----------------------------------------------------------------- config
@@ -157,6 +169,13 @@ class ShimConfig:
     """Bind mounts made in the mount namespace, in order."""
     rss_interval: float = 0.1
     """Seconds between memory samples in ``rss`` mode."""
+    stdin: bool = False
+    """The container's ``stdin``: attach clients write its stdin (else /dev/null)."""
+    stdin_once: bool = False
+    """``stdinOnce``: the container's stdin is closed when the first attach
+    client that wrote it leaves."""
+    tty: bool = False
+    """``tty``: stdin, stdout and stderr are one pseudo-terminal owned by the shim."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -181,6 +200,9 @@ class ExecConfig:
     ns_pid: int | None = None
     """Pid whose mount and UTS namespaces the command enters (the container's
     main process), or ``None`` when the container has none."""
+    tty: bool = False
+    """stdin (fd 0) is a pseudo-terminal's slave: it becomes the command's
+    controlling terminal (so job control and SIGWINCH work)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -391,7 +413,7 @@ def _close_fds_except(keep: Iterable[int]) -> None:
                 pass
 
 
-def _exec_container(libc: Any, cfg: ShimConfig, stdout_w: int, stderr_w: int, err_w: int) -> None:
+def _exec_container(libc: Any, cfg: ShimConfig, stdin_r: int | None, stdout_w: int, stderr_w: int, err_w: int) -> None:
     """Set the forked child up as the container's main process and exec.
     Never returns; a failure is written to ``err_w`` as JSON."""
     step = "setup"
@@ -410,10 +432,14 @@ def _exec_container(libc: Any, cfg: ShimConfig, stdout_w: int, stderr_w: int, er
             import resource
 
             resource.setrlimit(resource.RLIMIT_AS, (cfg.memory_limit, cfg.memory_limit))
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
+        os.dup2(stdin_r if stdin_r is not None else os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(stdout_w, 1)
         os.dup2(stderr_w, 2)
+        if cfg.tty:
+            import fcntl
+            import termios
+
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         step = "chdir"
         os.chdir(cfg.cwd)
         _close_fds_except((0, 1, 2, err_w))
@@ -468,6 +494,7 @@ class Shim:
         self.open_streams: set[str] = set()
         self.wakeup_r, self.wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.log = CriLogWriter(cfg.log_path)
+        self.attach = _AttachServer(self)
 
     # -- set-up
 
@@ -482,27 +509,45 @@ class Shim:
 
     def _spawn(self) -> str | None:
         """Fork and exec the container; ``None`` on success, else the error."""
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        stdin_r: int | None = None
+        if self.cfg.tty:  # one terminal for the three: the master's reads are "stdout"
+            out_r, out_w = os.openpty()
+            os.set_inheritable(out_r, False)
+            os.set_inheritable(out_w, False)
+            err_r, err_w = -1, out_w
+            stdin_r = out_w
+            if self.cfg.stdin:
+                self.attach.stdin_fd = os.dup(out_r)
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            if self.cfg.stdin:
+                stdin_r, self.attach.stdin_fd = os.pipe2(os.O_CLOEXEC)
         fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
-            _exec_container(self.libc, self.cfg, out_w, err_w, fail_w)
-        for fd in (out_w, err_w, fail_w):
-            os.close(fd)
+            _exec_container(self.libc, self.cfg, stdin_r, out_w, err_w, fail_w)
+        for fd in {out_w, err_w, fail_w, stdin_r} - {None}:
+            os.close(fd)  # type: ignore[arg-type]
         failure = _read_all(fail_r)
         os.close(fail_r)
         self.main_pid = pid
         if failure:
-            os.close(out_r)
-            os.close(err_r)
+            for fd in {out_r, err_r, self.attach.stdin_fd} - {None, -1}:
+                os.close(fd)  # type: ignore[arg-type]
+            self.attach.stdin_fd = None
             os.waitpid(pid, 0)
             return failure.decode(errors="replace")
         self.started_at = _now_iso()
         for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
+            if fd < 0:
+                continue
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, stream)
             self.open_streams.add(stream)
+        if self.attach.stdin_fd is not None:
+            os.set_blocking(self.attach.stdin_fd, False)
+        self.attach.listen(out_r if self.cfg.tty else None)
         return None
 
     def _report(self, payload: Mapping[str, Any]) -> None:
@@ -540,8 +585,9 @@ class Shim:
                 if not self.open_streams or time.monotonic() >= drain_until:
                     return
             timeout = self._timeout(next_sample, drain_until)
-            for key, _mask in self.sel.select(timeout):
-                self._on_ready(key.fileobj, key.data)  # type: ignore[arg-type]
+            for key, mask in self.sel.select(timeout):
+                self._on_ready(key.fileobj, key.data, mask)  # type: ignore[arg-type]
+            self.attach.update_interest()
             if self._watching_rss() and time.monotonic() >= next_sample:
                 next_sample = time.monotonic() + self.cfg.rss_interval
                 self._check_rss()
@@ -556,8 +602,10 @@ class Shim:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
 
-    def _on_ready(self, fd: int, what: str) -> None:
-        if what == "signal":
+    def _on_ready(self, fd: int, what: str, mask: int = selectors.EVENT_READ) -> None:
+        if what.startswith("attach"):
+            self.attach.on_ready(fd, what, mask)
+        elif what == "signal":
             self._on_signals()
         elif what == "lifeline":
             self._on_lifeline(fd)
@@ -569,8 +617,11 @@ class Shim:
             data = os.read(fd, _READ_SIZE)
         except BlockingIOError:
             return
+        except OSError:  # EIO: a terminal whose last slave closed
+            data = b""
         if data:
             self.log.feed(stream, data)
+            self.attach.output(stream, data)
             return
         self.sel.unregister(fd)
         os.close(fd)
@@ -688,6 +739,7 @@ class Shim:
             self.main_status = signal.SIGKILL
         self._drain_now()
         self.log.close()
+        self.attach.close()
         _write_atomic(self.cfg.status_path, json.dumps(self._status()))
 
     def _drain_now(self) -> None:
@@ -703,10 +755,13 @@ class Shim:
                     data = os.read(key.fd, _READ_SIZE)
                 except BlockingIOError:
                     break
+                except OSError:
+                    data = b""
                 if not data:
                     self._on_output(key.fd, key.data)  # EOF: close and flush
                     break
                 self.log.feed(key.data, data)
+                self.attach.output(key.data, data)
 
     def _status(self) -> dict[str, Any]:
         status = self.main_status or 0
@@ -734,6 +789,249 @@ class Shim:
             "finished_at": _now_iso(),
             "pid": self.main_pid,
         }
+
+
+# ---------------------------------------------------------------- attach
+
+
+def attach_frame(kind: bytes, payload: bytes = b"") -> bytes:
+    """One frame of the shim's attach socket: ``kind`` (1 byte), the payload's
+    length (4 bytes, big-endian), the payload. Client to shim: ``I`` stdin,
+    ``E`` end of this client's stdin, ``D`` this client writes no stdin,
+    ``R`` resize (``b"<width>,<height>"``); shim to client: ``1`` stdout,
+    ``2`` stderr (a TTY has only ``1``). The shim closes the socket when the
+    container exited."""
+    return kind + len(payload).to_bytes(4, "big") + payload
+
+
+class AttachDecoder:
+    """Incremental parser of :func:`attach_frame` frames; sets ``error`` (and
+    returns nothing more) on a frame over 1 MiB."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.error: str | None = None
+
+    def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
+        if self.error:
+            return []
+        self._buf += data
+        out: list[tuple[bytes, bytes]] = []
+        while len(self._buf) >= 5:
+            size = int.from_bytes(self._buf[1:5], "big")
+            if size > _ATTACH_MAX_FRAME:
+                self.error = f"attach frame of {size} bytes"
+                return out
+            if len(self._buf) < 5 + size:
+                break
+            out.append((bytes(self._buf[:1]), bytes(self._buf[5 : 5 + size])))
+            del self._buf[: 5 + size]
+        return out
+
+
+class _AttachClient:
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.decoder = AttachDecoder()
+        self.out = bytearray()
+        self.wrote_stdin = False
+        self.registered = selectors.EVENT_READ
+
+
+class _AttachServer:
+    """The shim's attach socket: clients get the container's output as it
+    is written and write its stdin (when the spec has ``stdin``); see
+    :func:`attach_frame`. Part of the shim's one loop, never blocking: a
+    client more than 4 MiB behind is dropped, and clients are not read
+    while 256 KiB of stdin wait for the container."""
+
+    def __init__(self, shim: Shim) -> None:
+        self.shim = shim
+        self.listener: Any = None
+        self.clients: dict[int, _AttachClient] = {}
+        self.stdin_fd: int | None = None
+        """Where the container's stdin is written (a pipe, or a dup of the terminal's master)."""
+        self.stdin_buf = bytearray()
+        self.stdin_registered = False
+        self.stdin_closing = False
+        self.master: int | None = None
+
+    def listen(self, master: int | None) -> None:
+        import socket
+
+        self.master = master
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+            sock.bind(ATTACH_PREFIX + self.shim.cfg.container_id)
+            sock.listen(16)
+        except OSError as exc:
+            sys.stderr.write(f"attach socket: {exc}\n")
+            return
+        self.listener = sock
+        self.shim.sel.register(sock.fileno(), selectors.EVENT_READ, "attach-listen")
+
+    def on_ready(self, fd: int, what: str, mask: int) -> None:
+        if what == "attach-listen":
+            self._accept()
+        elif what == "attach-stdin":
+            self._write_stdin()
+        elif fd in self.clients:
+            client = self.clients[fd]
+            if mask & selectors.EVENT_WRITE:
+                self._flush(client)
+            if mask & selectors.EVENT_READ and fd in self.clients:
+                self._read(client)
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except OSError:
+            return
+        sock.setblocking(False)
+        self.clients[sock.fileno()] = _AttachClient(sock)
+        self.shim.sel.register(sock.fileno(), selectors.EVENT_READ, "attach")
+
+    def _read(self, client: _AttachClient) -> None:
+        try:
+            data = client.sock.recv(_READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(client)
+            return
+        for kind, payload in client.decoder.feed(data):
+            if kind == b"I" and self.stdin_fd is not None and not self.stdin_closing:
+                client.wrote_stdin = True
+                self.stdin_buf += payload
+            elif kind == b"E":
+                self._client_stdin_ended(client)
+            elif kind == b"R":
+                self._resize(payload)
+        if client.decoder.error:
+            self._drop(client)
+
+    def _resize(self, payload: bytes) -> None:
+        if self.master is None:
+            return
+        import fcntl
+        import struct
+        import termios
+
+        try:
+            width, height = (int(v) for v in payload.split(b","))
+            if width > 0 and height > 0:
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        except (ValueError, OSError, struct.error):
+            pass
+
+    def _client_stdin_ended(self, client: _AttachClient) -> None:
+        if self.shim.cfg.stdin_once and self.stdin_fd is not None:
+            self.stdin_closing = True  # closed once what is buffered is written
+
+    def _drop(self, client: _AttachClient) -> None:
+        fd = client.sock.fileno()
+        self.clients.pop(fd, None)
+        if client.registered:
+            try:
+                self.shim.sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+        client.sock.close()
+        self._client_stdin_ended(client)
+
+    def output(self, stream: str, data: bytes) -> None:
+        frame = attach_frame(b"1" if stream == "stdout" else b"2", data)
+        for client in list(self.clients.values()):
+            client.out += frame
+            if len(client.out) > _ATTACH_MAX_BACKLOG:
+                self._drop(client)  # too slow: its output is in the log
+            else:
+                self._flush(client)
+
+    def _flush(self, client: _AttachClient) -> None:
+        if client.out:
+            try:
+                n = client.sock.send(client.out)
+                del client.out[:n]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._drop(client)
+
+    def _write_stdin(self) -> None:
+        if self.stdin_fd is None:
+            return
+        if self.stdin_buf:
+            try:
+                n = os.write(self.stdin_fd, self.stdin_buf[:_READ_SIZE])
+                del self.stdin_buf[:n]
+            except BlockingIOError:
+                return
+            except OSError:
+                self.stdin_buf.clear()
+        if not self.stdin_buf and self.stdin_closing:
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        fd, self.stdin_fd = self.stdin_fd, None
+        if fd is None:
+            return
+        if self.stdin_registered:
+            self.shim.sel.unregister(fd)
+            self.stdin_registered = False
+        if self.shim.cfg.tty:
+            try:
+                os.write(fd, b"\x04")  # EOF on a terminal: closing the master would hang it up
+            except OSError:
+                pass
+        os.close(fd)
+
+    def update_interest(self) -> None:
+        """Once per loop: write interest where bytes wait, read interest on
+        clients while the container's stdin is not backed up."""
+        if self.stdin_closing and not self.stdin_buf:
+            self._close_stdin()
+        if self.stdin_fd is not None:
+            want = bool(self.stdin_buf)
+            if want != self.stdin_registered:
+                if want:
+                    self.shim.sel.register(self.stdin_fd, selectors.EVENT_WRITE, "attach-stdin")
+                else:
+                    self.shim.sel.unregister(self.stdin_fd)
+                self.stdin_registered = want
+        reading = len(self.stdin_buf) < _STDIN_MAX_BACKLOG
+        for fd, client in list(self.clients.items()):
+            events = (selectors.EVENT_READ if reading else 0) | (selectors.EVENT_WRITE if client.out else 0)
+            if events == client.registered:
+                continue
+            if not client.registered:
+                self.shim.sel.register(fd, events, "attach")
+            elif not events:
+                self.shim.sel.unregister(fd)
+            else:
+                self.shim.sel.modify(fd, events, "attach")
+            client.registered = events
+
+    def close(self) -> None:
+        """The container exited: give clients what is buffered (briefly), close."""
+        for client in list(self.clients.values()):
+            try:
+                client.sock.settimeout(1.0)
+                client.sock.sendall(client.out)
+            except OSError:
+                pass
+            client.sock.close()
+        self.clients.clear()
+        if self.listener is not None:
+            self.listener.close()
+        if self.stdin_fd is not None:
+            try:
+                os.close(self.stdin_fd)
+            except OSError:
+                pass
+            self.stdin_fd = None
 
 
 # ------------------------------------------------------------------ exec
@@ -777,6 +1075,11 @@ class ExecRunner:
         try:
             os.setsid()
             _reset_signals()
+            if self.cfg.tty:
+                import fcntl
+                import termios
+
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
             os.chdir(self.cfg.cwd)
             os.closerange(3, 1 << 16)
             os.execve(self.cfg.exe, self.cfg.argv, self.cfg.env)

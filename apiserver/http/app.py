@@ -639,7 +639,7 @@ class KubeApi:
             if method != "GET" or sub is not None:
                 raise _status(405, "watch takes GET on a collection or an object")
             return await self.watch(request, rp, query)
-        if sub in ("log", "exec"):
+        if sub in ("log", "exec", "attach"):
             return await self.kubelet_subresource(request, rp, query)
         if sub == "portforward" and rp.name is not None and rp.namespace is not None:
             return await self.port_forwarder.serve(request, rp.namespace, rp.name)
@@ -899,6 +899,8 @@ class KubeApi:
             if request.method not in ("GET", "HEAD"):
                 raise _status(405, f"the server does not allow this method on pods/log ({request.method})")
             return await self.kubelets.logs(request, rp.namespace, rp.name, query)
+        if rp.subresource == "attach":
+            return await self.kubelets.attach(request, rp.namespace, rp.name, query)
         return await self.kubelets.exec(request, rp.namespace, rp.name, query)
 
     # -- watch ----------------------------------------------------------------------

@@ -112,6 +112,7 @@ SUBRESOURCES: dict[str, list[Subresource]] = {
 SUBRESOURCES["Deployment"].append(_SCALE)
 SUBRESOURCES["ReplicaSet"].append(_SCALE)
 SUBRESOURCES["Pod"] += [
+    Subresource("attach", "", "v1", "PodAttachOptions", ("create", "get")),
     Subresource("binding", "", "v1", "Binding", ("create",)),
     Subresource("eviction", "policy", "v1", "Eviction", ("create",)),
     Subresource("exec", "", "v1", "PodExecOptions", ("create", "get")),

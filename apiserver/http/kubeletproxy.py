@@ -23,24 +23,23 @@ kubelet's server does not take, are applied to the stream here
 (:class:`~kemu.kubeletclient.LogShaper`). An error before the first byte is
 a ``Status``; one after it ends the stream, as with the apiserver.
 
-**Exec** (``GET .../pods/{name}/exec?command=...``) speaks the WebSocket
-remote-command protocol kubectl (1.30+) and the Python client use:
-subprotocol ``v5.channel.k8s.io`` (or ``v4``), binary messages whose first
-byte is the channel -- 0 stdin, 1 stdout, 2 stderr, 3 the final ``Status``
-as JSON, 4 terminal resizes -- and, in v5 only, ``[255, channel]`` to close
-one direction of a channel. kemu's kubelet runs a command to its end and
-returns its output (it is not streamed), so a session is:
-
-1. upgrade; with ``stdin=true`` over v5, collect channel 0 until the client
-   closes it (``[255, 0]``) -- over v4, which cannot say that, stdin is
-   left empty;
-2. run the command on the kubelet, reading the socket meanwhile (so pings
-   are answered and a client that leaves is noticed);
-3. write stdout (1), stderr (2, or 1 for a TTY), the ``Status`` (3):
-   ``Success``, or ``Failure``/``NonZeroExitCode`` with the exit code as a
-   cause (kubectl prints ``command terminated with exit code 3`` and exits
-   with it), or ``InternalError`` with what went wrong; then close
-   normally, which is the end of every channel for the client.
+**Exec and attach** (``GET .../pods/{name}/exec?command=...``,
+``.../attach``) speak the WebSocket remote-command protocol kubectl (1.30+)
+and the Python client use: subprotocol ``v5.channel.k8s.io`` (or ``v4``),
+messages whose first byte is the channel -- 0 stdin, 1 stdout, 2 stderr, 3
+the final ``Status`` as JSON, 4 terminal resizes (``{"Width", "Height"}``)
+-- and, in v5 only, ``[255, channel]`` to close one direction of a channel.
+Each WebSocket is bridged to one streaming session with the pod's kubelet
+(:mod:`kemu.kubeletstream`): stdin and resizes go to the kubelet as they
+arrive (over v4, which cannot close stdin, stdin stays open until the
+client closes the socket), stdout and stderr come back as the command
+writes them, and the kubelet's window is re-opened only once a piece was
+written to the socket (a slow client slows the command, nothing piles up
+here). The end is the ``Status`` on channel 3: ``Success``, or
+``Failure``/``NonZeroExitCode`` with the exit code as a cause (kubectl
+prints ``command terminated with exit code 3`` and exits with it), or
+``InternalError`` with what went wrong; then a normal close. A client
+that closes the socket first ends the session, which kills the command.
 
 kubectl falls back from WebSockets to SPDY only when the upgrade is refused;
 the checks above refuse it with a ``Status``, which the SPDY attempt gets
@@ -63,6 +62,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+import zmq
+import zmq.asyncio
 from aiohttp import WSMsgType, web
 
 from apiserver.http.query import Query
@@ -78,6 +79,7 @@ from kemu.kubeletclient import (
     locate,
     since_from,
 )
+from kemu.kubeletstream import StreamSession, StreamSpec
 from kemu.log import get_logger
 
 __all__ = [
@@ -85,6 +87,7 @@ __all__ = [
     "ExecParams",
     "KubeletProxy",
     "LogParams",
+    "WebSocketBridge",
     "exec_status",
 ]
 
@@ -189,6 +192,15 @@ class ExecParams:
             raise errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
         return params
 
+    @classmethod
+    def for_attach(cls, query: Query) -> ExecParams:
+        """``PodAttachOptions``: as exec's, without a command."""
+        params = cls(command=[], container=query.text("container") or None, stdin=query.flag("stdin"),
+                     stdout=query.flag("stdout"), stderr=query.flag("stderr"), tty=query.flag("tty"))
+        if not (params.stdin or params.stdout or params.stderr):
+            raise errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+        return params
+
 
 def exec_status(command: list[str], result: ExecResult | None, failure: errors.ApiError | None = None) -> Obj:
     """The ``Status`` written on channel 3 at the end of an exec.
@@ -235,6 +247,8 @@ class KubeletProxy:
         """Seconds a kubelet call may take beyond what it asks the kubelet to wait."""
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kemu-http-kubelet")
         self._kubelets: dict[KubeletTarget, KubeletClient] = {}
+        self._ctx: zmq.asyncio.Context | None = None
+        """For stream sessions (asyncio DEALER sockets), made on first use."""
         self.log = get_logger().bind(subsystem="kubelet-proxy")
 
     async def close(self) -> None:
@@ -242,6 +256,9 @@ class KubeletProxy:
         for kubelet in self._kubelets.values():
             kubelet.close()
         self._kubelets.clear()
+        if self._ctx is not None:
+            self._ctx.destroy(linger=0)
+            self._ctx = None
 
     async def _on_kubelet(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
@@ -304,110 +321,140 @@ class KubeletProxy:
     async def exec(self, request: web.Request, namespace: str, name: str, query: Query) -> web.StreamResponse:
         """``GET pods/{name}/exec`` upgraded to a WebSocket: see the module doc."""
         params = ExecParams.from_query(query)
+        return await self._stream(request, namespace, name, params, "exec")
+
+    async def attach(self, request: web.Request, namespace: str, name: str, query: Query) -> web.StreamResponse:
+        """``GET pods/{name}/attach`` upgraded to a WebSocket: the container's
+        main process (its stdin and terminal when its spec has them)."""
+        params = ExecParams.for_attach(query)
+        return await self._stream(request, namespace, name, params, "attach")
+
+    async def _stream(self, request: web.Request, namespace: str, name: str, params: ExecParams,
+                      what: str) -> web.StreamResponse:
         pod = await self._pod(namespace, name)
         container = choose_container(pod, params.container)
-        kubelet = self._kubelet(await self._target(pod))
-        ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS, max_msg_size=MAX_STDIN + 1, autoping=True)
+        target = await self._target(pod)
+        ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS, max_msg_size=4 * FRAME, autoping=True, heartbeat=None)
         ready = ws.can_prepare(request)
-        if request.method != "GET" or not ready.ok:
+        if request.method not in ("GET", "POST") or not ready.ok:
             raise errors.bad_request(
-                "kemu serves pods/exec over WebSockets only (subprotocol v5.channel.k8s.io or v4.channel.k8s.io);"
+                f"kemu serves pods/{what} over WebSockets only (subprotocol v5.channel.k8s.io or v4.channel.k8s.io);"
                 " this request asked for another upgrade (SPDY?) or none: use kubectl 1.30 or newer"
             )
         if ready.protocol is None:
-            raise errors.bad_request(f"pods/exec needs one of the subprotocols {', '.join(EXEC_PROTOCOLS)}")
+            raise errors.bad_request(f"pods/{what} needs one of the subprotocols {', '.join(EXEC_PROTOCOLS)}")
         await ws.prepare(request)
-        session = ExecSession(ws, v5=ws.ws_protocol == V5, wants_stdin=params.stdin)
-        reader = asyncio.create_task(session.read())
+        self.log.info(what, kind="Pod", key=f"{namespace}/{name}", container=container, command=params.command,
+                      tty=params.tty, stdin=params.stdin, node=target.node, protocol=ws.ws_protocol)
+        spec = StreamSpec(namespace=namespace, pod=name, container=container, command=params.command,
+                          stdin=params.stdin, stdout=params.stdout, stderr=params.stderr, tty=params.tty)
+        bridge = WebSocketBridge(ws, params, v5=ws.ws_protocol == V5)
+        session = StreamSession(target.address, spec, ctx=self._zmq(), on_output=bridge.output)
         try:
-            stdin = await session.stdin()
-            if stdin is not None:  # else the client left before its input ended
-                result, failure = await self._run(kubelet, namespace, name, container, params, stdin)
-                reader.cancel()
-                if result is not None:
-                    await session.output(result, params)
-                await session.send(ERROR, json.dumps(exec_status(params.command, result, failure)).encode())
+            await bridge.run(session)
         except ConnectionError:
             pass  # the client went away
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await session.close()
             await ws.close()
         return ws
 
-    async def _run(self, kubelet: KubeletClient, namespace: str, name: str, container: str, params: ExecParams,
-                   stdin: bytes) -> tuple[ExecResult | None, errors.ApiError | None]:
-        """The command's result, or why there is none."""
-        if len(stdin) > MAX_STDIN:
-            return None, errors.too_large(f"the stdin of an exec is limited to {MAX_STDIN} bytes")
-        self.log.info("exec", kind="Pod", key=f"{namespace}/{name}", container=container, command=params.command,
-                      node=kubelet.target.node)
-        try:
-            result = await self._on_kubelet(
-                lambda: kubelet.exec(namespace, name, params.command, container=container, stdin=stdin or None)
-            )
-        except errors.ApiError as exc:
-            return None, exc
-        return result, None
+    def _zmq(self) -> zmq.asyncio.Context:
+        if self._ctx is None:
+            self._ctx = zmq.asyncio.Context()
+        return self._ctx
 
 
-class ExecSession:
-    """One exec's WebSocket: reads the client's channels, writes ours."""
+class WebSocketBridge:
+    """One exec or attach WebSocket bridged to a kubelet stream session:
+    channel 0 (stdin, binary or text messages), 4 (resizes) and, in v5,
+    ``[255, 0]`` (end of stdin) go to the kubelet as they come; output goes
+    out on 1 and 2 as the kubelet sends it; the end is a ``Status`` on 3."""
 
-    def __init__(self, ws: web.WebSocketResponse, *, v5: bool, wants_stdin: bool):
+    def __init__(self, ws: web.WebSocketResponse, params: ExecParams, *, v5: bool):
         self.ws = ws
+        self.params = params
         self.v5 = v5
         """The v5 protocol, which can close a channel (so stdin has an end)."""
-        self.wants_stdin = wants_stdin
-        self._stdin = bytearray()
-        self._stdin_done = asyncio.Event()
-        self._closed = False
-        if not (wants_stdin and v5):
-            self._stdin_done.set()  # nothing to wait for (v4 cannot say when stdin ends)
 
-    async def read(self) -> None:
-        """Read until the socket closes: stdin into a buffer, resizes ignored;
-        answering pings happens inside ``receive``."""
-        try:
-            while True:
-                msg = await self.ws.receive()
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                    break
-                if msg.type != WSMsgType.BINARY or not msg.data:
-                    continue
-                self._take(bytes(msg.data))
-        finally:
-            self._closed = True
-            self._stdin_done.set()
-
-    def _take(self, data: bytes) -> None:
-        channel, payload = data[0], data[1:]
-        if channel == CLOSE and self.v5 and payload[:1] == bytes([STDIN]):
-            self._stdin_done.set()
-        elif channel == STDIN and self.wants_stdin and not self._stdin_done.is_set():
-            self._stdin.extend(payload)
-            if len(self._stdin) > MAX_STDIN:
-                self._stdin_done.set()  # too much: the caller refuses it by its length
-
-    async def stdin(self) -> bytes | None:
-        """The whole of stdin once it ended (b"" when none was asked for), or
-        None when the client closed the socket first."""
-        await self._stdin_done.wait()
-        if self._closed and self.wants_stdin and self.v5:
-            return None
-        return bytes(self._stdin)
+    async def output(self, channel: bytes, data: bytes) -> None:
+        if channel == b"1" and self.params.stdout:
+            await self.send(STDOUT, data)
+        elif channel == b"2" and self.params.stderr:
+            await self.send(STDOUT if self.params.tty else STDERR, data)
 
     async def send(self, channel: int, data: bytes) -> None:
         for start in range(0, max(len(data), 1), FRAME):
             await self.ws.send_bytes(bytes([channel]) + data[start:start + FRAME])
 
-    async def output(self, result: ExecResult, params: ExecParams) -> None:
-        """stdout and stderr as the client asked for them (a TTY has no stderr)."""
-        if params.stdout and result.stdout:
-            await self.send(STDOUT, result.stdout)
-        if params.stderr and result.stderr:
-            await self.send(STDOUT if params.tty else STDERR, result.stderr)
+    async def run(self, session: StreamSession) -> None:
+        """Until the kubelet ends the session or the client closes the socket."""
+        runner = asyncio.create_task(session.run())
+        reader = asyncio.create_task(self._read(session))
+        try:
+            done, _ = await asyncio.wait({runner, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if runner not in done:
+                return  # the client left: the session is closed (its command killed) by the caller
+            body = runner.result()
+            await self.send(ERROR, json.dumps(_final_status(self.params.command, body)).encode())
+        finally:
+            for task in (runner, reader):
+                task.cancel()
+            for task in (runner, reader):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _read(self, session: StreamSession) -> None:
+        while True:
+            msg = await self.ws.receive()
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return
+            if msg.type == WSMsgType.BINARY:
+                data = bytes(msg.data)
+            elif msg.type == WSMsgType.TEXT:  # the Python client writes str stdin as text frames
+                data = str(msg.data).encode()
+            else:
+                continue
+            if not data:
+                continue
+            channel, payload = data[0], data[1:]
+            if channel == STDIN and self.params.stdin:
+                if payload:
+                    await session.write_stdin(payload)
+            elif channel == RESIZE:
+                size = _parse_resize(payload)
+                if size is not None:
+                    await session.resize(*size)
+            elif channel == CLOSE and self.v5 and payload[:1] == bytes([STDIN]):
+                await session.close_stdin()
+
+
+def _parse_resize(payload: bytes) -> tuple[int, int] | None:
+    """``{"Width": 80, "Height": 24}`` (client-go's TerminalSize), or None.
+
+    >>> _parse_resize(b'{"Width": 80, "Height": 24}')
+    (80, 24)
+    >>> _parse_resize(b"junk") is None
+    True
+    """
+    try:
+        size = json.loads(payload)
+        width, height = size["Width"], size["Height"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(width, int) or not isinstance(height, int) or not (0 < width < 65536 and 0 < height < 65536):
+        return None
+    return width, height
+
+
+def _final_status(command: list[str], body: Obj) -> Obj:
+    """The channel-3 ``Status`` for the kubelet's last message."""
+    if "error" in body:
+        status = body["error"] if isinstance(body["error"], dict) else {}
+        failure = errors.ApiError(status) if status else errors.internal_error("the kubelet ended the session")
+        return exec_status(command, None, failure)
+    code = body.get("exitCode")
+    return exec_status(command, ExecResult("", int(code) if isinstance(code, int) else 0, b"", b"", False))
 
 
 def _gone(request: web.Request) -> bool:
