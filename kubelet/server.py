@@ -30,6 +30,10 @@ Every request is ``op="call"``, ``kind="Pod"``, ``ns``/``name`` the pod, and
     state per reader: a lost reply is recovered by asking again with the
     last cursor, and a client that goes away costs nothing.
 
+``stats`` (``op="call"``, ``kind="Node"``)
+    the CPU rate and working set of every running container and of the
+    node, over the last window (:mod:`kubelet.stats`).
+
 ``exec``
     ``opts``: ``container``, ``command`` (argv), ``stdin`` (bytes, optional)
     and ``timeoutSeconds`` (default 300, at most 3600). The reply body is
@@ -70,6 +74,7 @@ from kubelet.runtime import (
     ContainerRuntime,
     ExecTimeoutError,
 )
+from kubelet.stats import StatsProvider
 
 __all__ = ["DEFAULT_EXEC_TIMEOUT", "MAX_LOG_CHUNK", "KubeletServer", "choose_container"]
 
@@ -145,6 +150,7 @@ class KubeletServer:
         self._thread: threading.Thread | None = None
         self._router: zmq.Socket | None = None
         self._pull: zmq.Socket | None = None
+        self.stats = StatsProvider(pods)
 
     # -- life cycle
 
@@ -261,6 +267,8 @@ class KubeletServer:
         """Answer one request (any thread); raises :class:`~kemu.api.errors.ApiError`."""
         if request.op == "ping":
             return {"node": self.node_name}
+        if request.op == "call" and request.kind == "Node" and request.opts.get("method") == "stats":
+            return self.stats.summary(self.node_name)
         if request.op != "call" or request.kind != "Pod":
             raise errors.bad_request(f"the kubelet serves only call on Pod (logs, exec), not {request.op} on {request.kind}")
         method = request.opts.get("method")

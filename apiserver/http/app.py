@@ -59,6 +59,8 @@ from multidict import CIMultiDict
 
 from apiserver.http import discovery, tables
 from apiserver.http.kubeletproxy import KubeletProxy
+from apiserver.http.metrics import PREFIX as METRICS_PREFIX
+from apiserver.http.metrics import MetricsApi
 from apiserver.http.query import Query
 from apiserver.http.watch import END, WatchCaches, WatchOptions
 from kemu.api import errors, schema, selectors
@@ -130,6 +132,8 @@ class HttpConfig:
     """Seconds without a heartbeat after which a watch cache reconnects."""
     advertise_address: str = "127.0.0.1:6443"
     """``serverAddress`` in ``/api``'s ``serverAddressByClientCIDRs``."""
+    metric_resolution: float = 5.0
+    """Seconds a scrape of the kubelets is reused by ``metrics.k8s.io`` (metrics-server's ``--metric-resolution``)."""
 
 
 def _status(code: int, message: str, reason: str | None = None) -> errors.ApiError:
@@ -418,6 +422,7 @@ class KubeApi:
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="kemu-http")
         self.caches = WatchCaches(self.client, self.call, heartbeat_timeout=config.heartbeat_timeout)
         self.kubelets = KubeletProxy(self.client, self.call, timeout=config.request_timeout)
+        self.metrics = MetricsApi(self.client, self.call, resolution=config.metric_resolution)
         self.log = get_logger()
         self._watch_tasks: set[asyncio.Task[Any]] = set()
 
@@ -428,6 +433,7 @@ class KubeApi:
     async def close(self) -> None:
         await self.caches.close()
         await self.kubelets.close()
+        await self.metrics.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 
@@ -481,6 +487,8 @@ class KubeApi:
         if path.startswith("/openapi/"):
             self._only_get(request)
             return self._openapi(request, path)
+        if path == METRICS_PREFIX or path.startswith(METRICS_PREFIX + "/"):
+            return await self.metrics.handle(request, path)
         rp = parse_resource_path(path)
         if rp is None:
             self._only_get(request)
