@@ -226,7 +226,7 @@ class Scraper:
         for future in done:
             try:
                 found.append(future.result())
-            except (errors.ApiError, Unavailable, zmq.ZMQError) as exc:
+            except (errors.ApiError, Unavailable, zmq.ZMQError, KeyError, TypeError, ValueError) as exc:
                 name = (futures[future].get("metadata") or {}).get("name")
                 self.log.warning("failed to scrape node", node=name, error=str(exc))
         for future in _late:

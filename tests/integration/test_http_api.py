@@ -154,7 +154,7 @@ class TestDiscovery:
         assert code == 200
         assert headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
         assert doc["kind"] == "APIGroupDiscoveryList"
-        assert [i["metadata"]["name"] for i in doc["items"]] == ["apps", "coordination.k8s.io"]
+        assert [i["metadata"]["name"] for i in doc["items"]] == ["apps", "coordination.k8s.io", "metrics.k8s.io"]
 
     def test_health_endpoints_need_no_token(self, front_door: HttpFrontDoor) -> None:
         """/healthz, /livez and /readyz answer "ok" without a token."""
