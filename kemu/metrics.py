@@ -241,6 +241,10 @@ class Scraper:
         client = Client(address, timeout=self.timeout, ctx=self.ctx)
         try:
             summary = client.call("call", "Node", None, name, timeout=self.timeout, method="stats")
+        except Unavailable:
+            raise errors.ApiError(errors.status_dict(
+                503, "ServiceUnavailable", f"the kubelet at {address} did not answer within {self.timeout:g}s"
+            )) from None
         finally:
             client.close()
         return NodeStats(node, dict(summary))

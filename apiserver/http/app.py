@@ -31,7 +31,9 @@ loop.
   ``deletecollection``;
 - ``pods/binding``, the ``bindings`` resource, and ``pods/eviction`` (a delete);
 - ``pods/log`` (a text stream) and ``pods/exec`` (a WebSocket), proxied to
-  the pod's kubelet by :mod:`apiserver.http.kubeletproxy`.
+  the pod's kubelet by :mod:`apiserver.http.kubeletproxy`;
+- ``metrics.k8s.io/v1beta1`` (``kubectl top``), scraped from the kubelets
+  as metrics-server does, by :mod:`apiserver.http.metrics`.
 
 Bodies are JSON (or YAML). Protobuf bodies, which kubectl's typed clients
 send (``kubectl create deployment|configmap|namespace ...``), get a ``415``
