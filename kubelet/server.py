@@ -150,7 +150,7 @@ class KubeletServer:
         self._thread: threading.Thread | None = None
         self._router: zmq.Socket | None = None
         self._pull: zmq.Socket | None = None
-        self.stats = StatsProvider(pods)
+        self.stats = StatsProvider(pods, node_ip=ip)
 
     # -- life cycle
 
@@ -270,7 +270,9 @@ class KubeletServer:
         if request.op == "call" and request.kind == "Node" and request.opts.get("method") == "stats":
             return self.stats.summary(self.node_name)
         if request.op != "call" or request.kind != "Pod":
-            raise errors.bad_request(f"the kubelet serves only call on Pod (logs, exec), not {request.op} on {request.kind}")
+            raise errors.bad_request(
+                f"the kubelet serves only call on Pod (logs, exec) and stats on Node, not {request.op} on {request.kind}"
+            )
         method = request.opts.get("method")
         rec, pod = self._pod(request.namespace or "default", request.name or "")
         if method == "logs":

@@ -23,8 +23,11 @@ Where the figures come from
   that forks short-lived commands is charged for them), memory is the sum of
   their resident sets (``rss`` of the same file, which is ``VmRSS`` of
   ``/proc/<pid>/status``). One scan of ``/proc`` serves every container.
-- the node: the sum over its pods plus the kubelet's own process (its
-  ``utime + stime`` only: its ``cutime`` holds reaped shims, already counted).
+- the node: the sum over its pods plus the node's own processes: the
+  kubelet (its ``utime + stime`` only: its ``cutime`` holds reaped shims,
+  already counted) and the node's kube-proxy, found once by its command
+  line (``kubeproxy ... --node-ip <this node's IP>``, unique per node) and
+  kept while its start time matches.
 
 Rates
 -----
@@ -56,6 +59,7 @@ __all__ = [
     "Sample",
     "StatsProvider",
     "cgroup_usage",
+    "is_kube_proxy",
     "nanocores",
     "parse_memory_stat",
     "parse_proc_stat",
@@ -256,6 +260,20 @@ def rate_window(before: float, after: float) -> str:
     return f"{seconds:g}s"
 
 
+def is_kube_proxy(argv: list[bytes], node_ip: str) -> bool:
+    """``argv`` is the kube-proxy of the node at ``node_ip``.
+
+    >>> is_kube_proxy([b"python", b"-m", b"kubeproxy", b"--node", b"node-1", b"--node-ip", b"127.0.3.1", b""], "127.0.3.1")
+    True
+    >>> is_kube_proxy([b"python", b"-m", b"kubelet", b"--node-ip", b"127.0.3.1"], "127.0.3.1")
+    False
+    """
+    if not any(a == b"kubeproxy" or a.endswith(b"/kubeproxy") or a.endswith(b"kube-proxy") for a in argv):
+        return False
+    ip = node_ip.encode()
+    return any(a == b"--node-ip" and b == ip for a, b in zip(argv, argv[1:])) or b"--node-ip=" + ip in argv
+
+
 @dataclass(slots=True)
 class Sample:
     """One reading of every container (by container id) and of the kubelet."""
@@ -271,15 +289,38 @@ class Sample:
 class StatsProvider:
     """Samples the containers of one kubelet's pods; see the module doc."""
 
-    def __init__(self, pods: Any, *, min_window: float = 1.0, max_age: float = 60.0,
+    def __init__(self, pods: Any, *, node_ip: str = "", min_window: float = 1.0, max_age: float = 60.0,
                  proc_root: Path = Path("/proc")) -> None:
         self.pods = pods
         """The kubelet's :class:`~kubelet.pods.PodWorkers`."""
         self.min_window = min_window
         self.max_age = max_age
         self.proc_root = proc_root
+        self.node_ip = node_ip
         self._last: Sample | None = None
         self._lock = threading.Lock()
+        self._proxy: tuple[int, int] | None = None
+        """(pid, start ticks) of this node's kube-proxy, once found."""
+
+    def _kube_proxy(self, procs: dict[int, ProcStat]) -> ProcStat | None:
+        """This node's kube-proxy process, or None (not running, or not found)."""
+        if self._proxy is not None:
+            pid, start = self._proxy
+            found = procs.get(pid)
+            if found is not None and found.start_ticks == start:
+                return found
+            self._proxy = None
+        if not self.node_ip:
+            return None
+        for pid, stat in procs.items():
+            try:
+                argv = (self.proc_root / str(pid) / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if is_kube_proxy(argv, self.node_ip):
+                self._proxy = (pid, stat.start_ticks)
+                return stat
+        return None
 
     def _running(self) -> list[tuple[Any, str, Any]]:
         """``(record, container name, handle)`` of every running container."""
@@ -308,15 +349,14 @@ class StatsProvider:
             tree = tree_usage(procs.values(), handle.pid, getattr(handle, "_pid_start", None))
             if tree is not None:
                 now.cpu_ns[handle.container_id], now.memory[handle.container_id] = tree[0], tree[1]
-        me = (procs or {}).get(os.getpid())
-        if me is None:
-            try:
-                me = parse_proc_stat(os.getpid(), (self.proc_root / str(os.getpid()) / "stat").read_bytes())
-            except OSError:
-                me = None
-        if me is not None:
-            now.self_cpu_ns = me.cpu_ticks * NANOS // CLOCK_TICKS
-            now.self_memory = me.rss_pages * PAGE_SIZE
+        if procs is None:
+            procs = scan_proc(self.proc_root)
+        me = procs.get(os.getpid())
+        proxy = self._kube_proxy(procs)
+        for own in (me, proxy):
+            if own is not None:
+                now.self_cpu_ns += own.cpu_ticks * NANOS // CLOCK_TICKS
+                now.self_memory += own.rss_pages * PAGE_SIZE
         return now
 
     def _usable(self, last: Sample | None, now: Sample) -> bool:
