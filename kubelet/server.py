@@ -30,6 +30,10 @@ Every request is ``op="call"``, ``kind="Pod"``, ``ns``/``name`` the pod, and
     state per reader: a lost reply is recovered by asking again with the
     last cursor, and a client that goes away costs nothing.
 
+``stats`` (``op="call"``, ``kind="Node"``)
+    the CPU rate and working set of every running container and of the
+    node, over the last window (:mod:`kubelet.stats`).
+
 ``exec``
     ``opts``: ``container``, ``command`` (argv), ``stdin`` (bytes, optional)
     and ``timeoutSeconds`` (default 300, at most 3600). The reply body is
@@ -77,6 +81,7 @@ from kubelet.runtime import (
     ExecTimeoutError,
 )
 from kubelet.streams import StreamSessions
+from kubelet.stats import StatsProvider
 
 __all__ = ["DEFAULT_EXEC_TIMEOUT", "MAX_LOG_CHUNK", "KubeletServer", "choose_container"]
 
@@ -156,6 +161,7 @@ class KubeletServer:
                                       send=self._send_stream,
                                       release=self._release_push)
         """Interactive exec and attach sessions (:mod:`kubelet.streams`)."""
+        self.stats = StatsProvider(pods, node_ip=ip)
 
     # -- life cycle
 
@@ -294,8 +300,12 @@ class KubeletServer:
         """Answer one request (any thread); raises :class:`~kemu.api.errors.ApiError`."""
         if request.op == "ping":
             return {"node": self.node_name}
+        if request.op == "call" and request.kind == "Node" and request.opts.get("method") == "stats":
+            return self.stats.summary(self.node_name)
         if request.op != "call" or request.kind != "Pod":
-            raise errors.bad_request(f"the kubelet serves only call on Pod (logs, exec), not {request.op} on {request.kind}")
+            raise errors.bad_request(
+                f"the kubelet serves only call on Pod (logs, exec) and stats on Node, not {request.op} on {request.kind}"
+            )
         method = request.opts.get("method")
         rec, pod = self._pod(request.namespace or "default", request.name or "")
         if method == "logs":

@@ -109,6 +109,8 @@ async def serve(config: HttpConfig, host: str, port: int, ssl_context: ssl.SSLCo
               help="A watch without timeoutSeconds ends after a random 1-2x this many seconds.")
 @click.option("--bookmark-interval", type=float, default=15.0,
               help="Seconds of quiet before a watch that allows bookmarks gets one.")
+@click.option("--metric-resolution", type=float, default=5.0,
+              help="Seconds a scrape of the kubelets serves metrics.k8s.io (kubectl top) before the next.")
 @click.option("--log-level", type=click.Choice(log.LEVELS), default="info")
 def main(
     server: str,
@@ -122,6 +124,7 @@ def main(
     workers: int,
     min_request_timeout: float,
     bookmark_interval: float,
+    metric_resolution: float,
     log_level: str,
 ) -> None:
     """Serve the Kubernetes HTTP API (kubectl, client libraries) for a kemu apiserver."""
@@ -148,6 +151,7 @@ def main(
         min_request_timeout=min_request_timeout,
         bookmark_interval=bookmark_interval,
         advertise_address=advertise_address or listen,
+        metric_resolution=metric_resolution,
     )
     asyncio.run(serve(config, host, port, ssl_context))
 

@@ -37,7 +37,9 @@ loop.
   the pod's kubelet by :mod:`apiserver.http.kubeletproxy`;
 - ``pods/portforward`` (SPDY/3.1, plain or in a WebSocket:
   :mod:`apiserver.http.portforward` on :mod:`apiserver.http.spdy`) and the
-  ``pods|services|nodes/proxy`` subresources (:mod:`apiserver.http.proxy`).
+  ``pods|services|nodes/proxy`` subresources (:mod:`apiserver.http.proxy`);
+- ``metrics.k8s.io/v1beta1`` (``kubectl top``), scraped from the kubelets
+  as metrics-server does, by :mod:`apiserver.http.metrics`.
 
 Bodies are JSON, YAML, or protobuf (what kubectl's typed clients send:
 ``kubectl create deployment|configmap|namespace ...``, drain's evictions),
@@ -70,6 +72,8 @@ from apiserver.http import discovery, protobufmedia, tables
 from apiserver.http.kubeletproxy import KubeletProxy
 from apiserver.http.portforward import PortForwarder
 from apiserver.http.proxy import Proxy
+from apiserver.http.metrics import PREFIX as METRICS_PREFIX
+from apiserver.http.metrics import MetricsApi
 from apiserver.http.query import Query
 from apiserver.http.watch import END, WatchCaches, WatchOptions
 from kemu.api import bodies, errors, reviews, schema, selectors
@@ -142,6 +146,8 @@ class HttpConfig:
     """Seconds without a heartbeat after which a watch cache reconnects."""
     advertise_address: str = "127.0.0.1:6443"
     """``serverAddress`` in ``/api``'s ``serverAddressByClientCIDRs``."""
+    metric_resolution: float = 5.0
+    """Seconds a scrape of the kubelets is reused by ``metrics.k8s.io`` (metrics-server's ``--metric-resolution``)."""
 
 
 def _status(code: int, message: str, reason: str | None = None) -> errors.ApiError:
@@ -448,6 +454,7 @@ class KubeApi:
         self.port_forwarder = PortForwarder(self.client, self.call)
         self.proxy = Proxy(self.client, self.call, timeout=config.request_timeout)
         self.token_key = secrets.token_bytes(32)  # signs serviceaccounts/token answers; they grant nothing
+        self.metrics = MetricsApi(self.client, self.call, resolution=config.metric_resolution)
         self.log = get_logger()
         self._watch_tasks: set[asyncio.Task[Any]] = set()
 
@@ -459,6 +466,7 @@ class KubeApi:
         await self.caches.close()
         await self.kubelets.close()
         await self.proxy.close()
+        await self.metrics.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 
@@ -512,6 +520,8 @@ class KubeApi:
         if path.startswith("/openapi/"):
             self._only_get(request)
             return self._openapi(request, path)
+        if path == METRICS_PREFIX or path.startswith(METRICS_PREFIX + "/"):
+            return await self.metrics.handle(request, path)
         rp = parse_resource_path(path)
         if rp is None:
             self._only_get(request)

@@ -43,8 +43,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from apiserver.http import metrics
 from kemu.api.kinds import KINDS, KindInfo
 from kemu.api.schema import to_openapi_v2
+from kemu.metrics import GROUP as METRICS_GROUP
 
 __all__ = [
     "AGGREGATED_V2BETA1_CONTENT_TYPE",
@@ -195,11 +197,14 @@ def _group_entry(group: str) -> Obj:
 def legacy_api_group_list() -> Obj:
     """``/apis``: every named group."""
     groups = sorted({g for g, _ in group_versions() if g})
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_entry(g) for g in groups]}
+    entries = [_group_entry(g) for g in groups] + [metrics.api_group()]  # served by apiserver.http.metrics
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": entries}
 
 
 def legacy_api_group(group: str) -> Obj | None:
     """``/apis/<group>``, or None when kemu does not serve ``group``."""
+    if group == METRICS_GROUP:
+        return {"kind": "APIGroup", "apiVersion": "v1", **metrics.api_group()}
     if not group or group not in {g for g, _ in group_versions()}:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(group)}
@@ -303,6 +308,8 @@ def aggregated_discovery(*, core: bool, version: str = "v2") -> Obj:
         if group:
             metadata["name"] = group
         items.append({"metadata": metadata, "versions": versions})
+    if not core:
+        items.append(metrics.aggregated_group())
     return {
         "kind": "APIGroupDiscoveryList",
         "apiVersion": f"apidiscovery.k8s.io/{version}",

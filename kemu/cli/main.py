@@ -1270,6 +1270,7 @@ def main() -> None:
         network,  # noqa: F401  (port-forward)
         pods,  # noqa: F401
         rollout,  # noqa: F401  (rollout, set image, scale)
+        top,  # noqa: F401  (top nodes, top pods)
     )
 
     # The CLI's own machinery (an informer behind get -w) speaks up only

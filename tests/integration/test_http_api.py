@@ -155,8 +155,8 @@ class TestDiscovery:
         assert headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
         assert doc["kind"] == "APIGroupDiscoveryList"
         assert [i["metadata"]["name"] for i in doc["items"]] == [
-            "apps", "authentication.k8s.io", "authorization.k8s.io", "coordination.k8s.io", "networking.k8s.io",
-            "rbac.authorization.k8s.io", "scheduling.k8s.io",
+            "apps", "authentication.k8s.io", "authorization.k8s.io", "coordination.k8s.io",
+            "networking.k8s.io", "rbac.authorization.k8s.io", "scheduling.k8s.io", "metrics.k8s.io",
         ]
 
     def test_health_endpoints_need_no_token(self, front_door: HttpFrontDoor) -> None:
@@ -368,8 +368,8 @@ class TestErrors:
         assert (code, status["message"]) == (400, "pod p does not have a host assigned")
         code, status, _ = raw(front_door, "GET", "/api/v1/namespaces/default/pods/p/exec?stdout=true")
         assert (code, status["message"]) == (400, "you must specify at least one command for the container")
-        code, status, _ = raw(front_door, "GET", "/api/v1/namespaces/default/pods/p/attach")
-        assert (code, status["reason"]) == (404, "NotFound")
+        code, status, _ = raw(front_door, "GET", "/api/v1/namespaces/default/pods/p/attach?stdout=true")
+        assert (code, status["message"]) == (400, "pod p does not have a host assigned")
 
 
 class TestTables:

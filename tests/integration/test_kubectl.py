@@ -155,7 +155,12 @@ class TestDiscovery:
 
     def test_api_resources(self, kubectl: Kubectl) -> None:
         """api-resources lists every kind with its group version and short names."""
-        rows = {line.split()[0]: line.split() for line in kubectl("api-resources", "--no-headers").splitlines()}
+        lines = kubectl("api-resources", "--no-headers").splitlines()
+        # metrics.k8s.io has pods and nodes too (as with metrics-server): keyed apart.
+        rows = {line.split()[0]: line.split() for line in lines if "metrics.k8s.io/" not in line}
+        metrics = {line.split()[0]: line.split() for line in lines if "metrics.k8s.io/" in line}
+        assert metrics["pods"][1:] == ["metrics.k8s.io/v1beta1", "true", "PodMetrics"]
+        assert metrics["nodes"][1:] == ["metrics.k8s.io/v1beta1", "false", "NodeMetrics"]
         assert rows["deployments"][1:] == ["deploy", "apps/v1", "true", "Deployment"]
         assert rows["pods"][1:] == ["po", "v1", "true", "Pod"]
         assert rows["nodes"][1:] == ["no", "v1", "false", "Node"]
