@@ -74,6 +74,9 @@ class ClusterSpec:
     """Pod IPs: each node gets a /24 of it."""
     service_cidr: str = "127.96.0.0/16"
     """Service ClusterIPs."""
+    pod_sandbox: bool = True
+    """Give every pod its own network namespace, host name and root file
+    system (:mod:`kubelet.sandbox`; needs root, else pods share the host's)."""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -174,15 +177,27 @@ class LocalCluster:
     def scheduler_args(self) -> list[str]:
         return ["scheduler", "--server", self.spec.server]
 
+    @property
+    def pod_network(self) -> str:
+        """The pod network's fabric (:mod:`kubelet.sandbox`), one per data dir."""
+        from kubelet.sandbox import fabric_name
+
+        return fabric_name(str(self.data_dir.resolve())) if self.spec.pod_sandbox else ""
+
     def kubelet_args(self, node: str) -> list[str]:
         info = self.state.nodes[node]
-        return [
+        args = [
             "kubelet",
             "--server", self.spec.server,
             "--node", node,
             "--node-ip", info["ip"],
             "--root-dir", str(self.data_dir / "nodes" / node),
+            "--pod-network", self.pod_network,
+            "--cluster-cidr", self.spec.cluster_cidr,
         ]
+        if self.spec.with_dns and self.spec.dns_port == 53:  # resolv.conf cannot name another port
+            args += ["--cluster-dns", dns_ip(self.spec.service_cidr)]
+        return args
 
     def kubeproxy_args(self, node: str) -> list[str]:
         return ["kubeproxy", "--server", self.spec.server, "--node", node, "--node-ip", self.state.nodes[node]["ip"]]
@@ -221,6 +236,33 @@ class LocalCluster:
 
     def dns_args(self) -> list[str]:
         return ["clusterdns", "--server", self.spec.server, "--listen", f"{dns_ip(self.spec.service_cidr)}:{self.spec.dns_port}"]
+
+    def ensure_kubernetes_service(self, client: Client) -> None:
+        """``default/kubernetes``: the first address of the service range,
+        port 443, to the HTTP front door, as the apiserver keeps it in
+        Kubernetes (pods find the API by it: ``KUBERNETES_SERVICE_HOST``,
+        ``kubernetes.default`` in the cluster DNS). Its Endpoints name the
+        front door's own address."""
+        import ipaddress
+
+        from kemu.api import errors
+
+        ip = str(ipaddress.ip_network(self.spec.service_cidr).network_address + 1)
+        labels = {"component": "apiserver", "provider": "kubernetes"}
+        objects: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+             "spec": {"clusterIP": ip, "type": "ClusterIP", "sessionAffinity": "None",
+                      "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": self.spec.http_port}]}},
+            {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+             "subsets": [{"addresses": [{"ip": "127.0.0.1"}],
+                          "ports": [{"name": "https", "port": self.spec.http_port, "protocol": "TCP"}]}]},
+        ]
+        for obj in objects:
+            try:
+                client.create(obj)
+            except errors.ApiError as exc:
+                if exc.code != 409:  # AlreadyExists: a restarted cluster keeps its own
+                    raise
 
     def ensure_dns_service(self, client: Client) -> None:
         """Create ``kube-system/kube-dns`` (Service and Endpoints) once.
@@ -275,6 +317,7 @@ class LocalCluster:
             if self.spec.with_http:
                 self.kubeconfig = self._prepare_http()
                 self._start("http", self.http_args())
+                self.ensure_kubernetes_service(probe)
             self._start("controllermanager", self.controllermanager_args())
             self._start("scheduler", self.scheduler_args())
             if self.spec.with_dns:
@@ -328,6 +371,10 @@ class LocalCluster:
         for name in order:
             self.procs[name].stop(grace)
         stop_pids(self.state.pids, grace)
+        if self.pod_network:
+            from kubelet.sandbox import remove_fabric
+
+            remove_fabric(self.pod_network)
 
 
 def stop_pids(pids: dict[str, int], grace: float = 5.0) -> list[str]:

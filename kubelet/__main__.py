@@ -48,6 +48,14 @@ def _taint(text: str) -> dict[str, Any]:
               help="Log files kept per container, the current one included.")
 @click.option("--image-catalog", "catalogs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Extra image catalog YAML (repeatable; also $KEMU_IMAGE_CATALOG).")
+@click.option("--pod-network", default="", help="The cluster's pod network (kubelet.sandbox's fabric name); "
+              "empty: pods share the host's network and file system.")
+@click.option("--cluster-cidr", default="127.244.0.0/16", help="Where every pod IP comes from (on-link inside a pod).")
+@click.option("--pod-network-scope", type=click.Choice(["cluster", "node"]), default="cluster",
+              help="cluster: one fabric for every node's pods (kemu up); node: this node's own fabric, "
+              "forwarded between nodes by the shared namespace (compose).")
+@click.option("--cluster-dns", default="", help="The cluster DNS server's IP, for pods' /etc/resolv.conf.")
+@click.option("--cluster-domain", default="cluster.local", help="The cluster's DNS domain.")
 @click.option("--log-level", type=click.Choice(log.LEVELS), default="info")
 def main(
     server: str,
@@ -67,6 +75,11 @@ def main(
     container_log_max_size: str,
     container_log_max_files: int,
     catalogs: tuple[Path, ...],
+    pod_network: str,
+    cluster_cidr: str,
+    pod_network_scope: str,
+    cluster_dns: str,
+    cluster_domain: str,
     log_level: str,
 ) -> None:
     """Run the kubelet of one emulated node: its pods are real processes."""
@@ -87,6 +100,10 @@ def main(
         kubelet_port=kubelet_port,
         container_log_max_size=log_max_size,
         container_log_max_files=container_log_max_files,
+        pod_network=pod_network,
+        cluster_cidr=cluster_cidr if pod_network_scope == "cluster" else "",
+        cluster_dns=cluster_dns,
+        cluster_domain=cluster_domain,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -49,10 +49,12 @@ from kemu.images import ImageCatalog
 from kemu.informer import Informer
 from kemu.log import get_logger
 from kemu.workqueue import WorkQueue, run_workers
+from kubelet import sandbox
 from kubelet.logs import rotate
 from kubelet.node import NodeAgent, NodeConfig
 from kubelet.podenv import configmaps_used, secrets_used
 from kubelet.pods import Backoff, PodWorkers
+from kubelet.sandbox import PodDns, Sandboxes
 from kubelet.probes import ProbeManager, ProbeRunner, runtime_exec
 from kubelet.runtime import ContainerRuntime
 from kubelet.server import KubeletServer
@@ -86,6 +88,13 @@ class KubeletConfig:
     """Seconds between checks of the container logs' sizes."""
     probe_workers: int = 4
     """Threads running probes at the same time."""
+    pod_network: str = ""
+    """The pod network's fabric (:mod:`kubelet.sandbox`); empty: no sandboxes."""
+    cluster_cidr: str = "127.244.0.0/16"
+    """On-link for pods (one fabric for the cluster); empty: the node's own fabric."""
+    cluster_dns: str = ""
+    """The cluster DNS server's IP (pods' ``nameserver``); empty: the host's resolv.conf."""
+    cluster_domain: str = "cluster.local"
 
 
 class _NodeAgent(NodeAgent):
@@ -116,6 +125,9 @@ class _Cache:
     def services(self, namespace: str) -> list[Obj]:
         return self._svcs.by_index("namespace", namespace)
 
+    def service(self, namespace: str, name: str) -> Obj | None:
+        return self._svcs.get(f"{namespace}/{name}")
+
 
 class Kubelet:
     """One node's agent; see the module doc."""
@@ -139,6 +151,7 @@ class Kubelet:
         self.cm_informer = Informer(client, "ConfigMap", name=f"configmaps-{self.name}")
         self.svc_informer = Informer(client, "Service", name=f"services-{self.name}")
         self.secret_informer = Informer(client, "Secret", name=f"secrets-{self.name}")
+        self.sandboxes, sandbox_problem = self._sandboxes(config)
         self.pods = PodWorkers(
             client=client,
             runtime=self.runtime,
@@ -153,6 +166,9 @@ class Kubelet:
             requeue=self._requeue,
             node_allocatable=self.agent.capacity(),
             hooks=ProbeRunner(runtime_exec(self.runtime), source_ip=config.node.ip),
+            sandboxes=self.sandboxes,
+            sandbox_problem=sandbox_problem,
+            dns=PodDns(config.cluster_dns, config.cluster_domain),
         )
         self.prober = ProbeManager(
             self.pods.hooks, self.pods, clock=self.clock, workers=config.probe_workers, name=f"prober-{self.name}"
@@ -277,8 +293,27 @@ class Kubelet:
 
     # -- loops ------------------------------------------------------------------------
 
+    def _sandboxes(self, config: KubeletConfig) -> tuple[Sandboxes | None, str | None]:
+        """The pod sandboxes this host can give, or why not."""
+        if not config.pod_network:
+            return None, "the kubelet runs without a pod network (--pod-network is empty)"
+        missing = sandbox.probe()
+        if not missing and self.runtime.isolation != "namespaces":
+            missing = ["mount namespaces (unshare failed)"]
+        if missing:
+            self.log.warning("pod sandboxes unavailable", missing=missing)
+            return None, f"this host lacks {', '.join(missing)}"
+        return sandbox.Sandboxes(sandbox.Fabric(config.pod_network, config.cluster_cidr),
+                                 lifeline_fd=self.runtime.lifeline_fd, log=self.log), None
+
     def _update_cidr(self) -> None:
         cidr = self.agent.pod_cidr
+        if cidr and self.sandboxes is not None:
+            try:
+                self.sandboxes.node_cidr(cidr)
+            except sandbox.SandboxError as exc:
+                self.log.error("pod network setup failed", podCIDR=cidr, error=str(exc))
+                return  # retried at the next heartbeat; pods wait in ContainerCreating
         if cidr and not self.pods.ips.ready:
             self.pods.ips.set_cidr(cidr)
             self.log.info("podCIDR assigned", podCIDR=cidr)

@@ -159,13 +159,20 @@ def container_env(
     get_configmap: ConfigMapGetter,
     get_secret: SecretGetter = _no_secrets,
     node_allocatable: Obj | None = None,
+    master: Obj | None = None,
 ) -> dict[str, str]:
     """The container's environment; raises :class:`EnvError` when a
-    reference cannot be resolved."""
+    reference cannot be resolved.
+
+    ``master`` is ``default/kubernetes``: its ``KUBERNETES_SERVICE_HOST``
+    family is given to every pod, whatever ``enableServiceLinks`` says, as
+    the kubelet does (in-cluster clients find the apiserver by it)."""
     ns = pod["metadata"].get("namespace", "default")
     env: dict[str, str] = {}
+    if master is not None:
+        env.update(service_env([master]))
     if pod.get("spec", {}).get("enableServiceLinks", True):
-        env.update(service_env(services))
+        env.update(service_env([s for s in services if not (ns == "default" and s["metadata"]["name"] == "kubernetes")]))
     for source in container.get("envFrom") or []:
         ref = source.get("configMapRef")
         if ref:

@@ -79,6 +79,7 @@ from kubelet.runtime import (
     ContainerStartError,
     ExitStatus,
 )
+from kubelet.sandbox import PodDns, Sandbox, SandboxError, Sandboxes, hostname_of, pod_files
 from kubelet.status import ContainerState
 
 __all__ = [
@@ -107,6 +108,8 @@ class Cache(Protocol):
     def secret(self, namespace: str, name: str) -> Obj | None: ...
 
     def services(self, namespace: str) -> list[Obj]: ...
+
+    def service(self, namespace: str, name: str) -> Obj | None: ...
 
 
 # ------------------------------------------------------------ pure decisions
@@ -290,6 +293,11 @@ class PodRecord:
     finished: bool = False
     """Deleted from the apiserver and cleaned up: the record can go."""
     pulled: set[str] = field(default_factory=set)
+    sandbox: Sandbox | None = None
+    """The pod's network, UTS and IPC namespaces (:mod:`kubelet.sandbox`)."""
+    sandbox_retry: float = 0.0
+    sandbox_noted: bool = False
+    """The event saying the pod runs without a sandbox was sent."""
 
     @property
     def key(self) -> str:
@@ -325,6 +333,9 @@ class PodWorkers:
         node_allocatable: Obj | None = None,
         prober: ProbeManager | None = None,
         hooks: ProbeRunner | None = None,
+        sandboxes: Sandboxes | None = None,
+        sandbox_problem: str | None = None,
+        dns: PodDns | None = None,
     ):
         self.client = client
         self.runtime = runtime
@@ -342,6 +353,10 @@ class PodWorkers:
         self.prober = prober
         """Runs probes; set by the kubelet after construction (it needs us as its listener)."""
         self.hooks = hooks or ProbeRunner()
+        self.sandboxes = sandboxes
+        """Makes pods' sandboxes; ``None`` when this host cannot (see :attr:`sandbox_problem`)."""
+        self.sandbox_problem = sandbox_problem
+        self.dns = dns or PodDns()
         self.ips = PodIPAllocator()
         self.records: dict[str, PodRecord] = {}
         self.lock = threading.Lock()
@@ -457,7 +472,8 @@ class PodWorkers:
             return False
         if not rec.ip:
             rec.ip = self.ips.allocate(rec.uid, (pod.get("status") or {}).get("podIP", ""))
-            log.info("pod sandbox ready", podIP=rec.ip)
+        if not self._network(rec, pod, log):
+            return False
         if not rec.start_time:
             rec.start_time = rfc3339(self.clock.wall())
         try:
@@ -474,6 +490,34 @@ class PodWorkers:
             rec.volume_retry = min(max(rec.volume_retry * 2, 1.0), 30.0)
             self.requeue(rec.uid, rec.volume_retry)
             return False
+        return True
+
+    def _network(self, rec: PodRecord, pod: Obj, log: Any) -> bool:
+        """The pod's sandbox (network namespace with its IP, host name), made
+        once; without sandboxes, one event that says what the pod lacks."""
+        if rec.sandbox is not None:
+            return True
+        if self.sandboxes is None or (pod.get("spec") or {}).get("hostNetwork"):
+            if not rec.sandbox_noted:
+                rec.sandbox_noted = True
+                log.info("pod sandbox ready", podIP=rec.ip, sandbox=False)
+                if self.sandboxes is None:
+                    self.recorder.event(pod, "Warning", "NoPodSandbox", (
+                        f"Running without a pod sandbox: {self.sandbox_problem}. The pod shares the host's "
+                        "network (its containers reach each other at $POD_IP, not localhost), host name "
+                        "and file system"))  # fmt: skip
+            return True
+        try:
+            rec.sandbox = self.sandboxes.create(rec.uid, rec.ip, hostname_of(pod))
+        except SandboxError as exc:
+            message = f"Failed to create pod sandbox: {exc}"
+            self.recorder.event(pod, "Warning", "FailedCreatePodSandBox", message)
+            self._set_waiting(rec, "ContainerCreating", message)
+            log.warning("pod sandbox failed", error=str(exc))
+            rec.sandbox_retry = min(max(rec.sandbox_retry * 2, 1.0), 30.0)
+            self.requeue(rec.uid, rec.sandbox_retry)
+            return False
+        log.info("pod sandbox ready", podIP=rec.ip, sandbox=True, pid=rec.sandbox.pid)
         return True
 
     @staticmethod
@@ -591,6 +635,7 @@ class PodWorkers:
                 spec,
                 node_ip=self.node_ip,
                 services=self.cache.services(rec.namespace),
+                master=self.cache.service("default", "kubernetes"),
                 get_configmap=self.cache.configmap,
                 get_secret=self.cache.secret,
                 node_allocatable=self.node_allocatable,
@@ -614,6 +659,8 @@ class PodWorkers:
                 env=env,
                 mounts=mounts,
                 restart_count=c.restart_count,
+                sandbox_pid=rec.sandbox.pid if rec.sandbox is not None else None,
+                pod_files=pod_files(pod, rec.ip, self.dns) if rec.sandbox is not None else None,
             )
         except ContainerStartError as exc:
             now = rfc3339(self.clock.wall())
@@ -909,6 +956,7 @@ class PodWorkers:
         self.ips.release(rec.uid)
         for h in list(rec.handles.values()):
             h.kill()
+        self._remove_sandbox(rec)
         shutil.rmtree(rec.dir, ignore_errors=True)
         self._remove_logs(rec)
         with self.lock:
@@ -926,7 +974,7 @@ class PodWorkers:
                 return
 
     def stop_everything(self, grace: float = 0.0) -> None:
-        """Stop every container (the kubelet is shutting down)."""
+        """Stop every container and sandbox (the kubelet is shutting down)."""
         with self.lock:
             records = list(self.records.values())
         for rec in records:
@@ -935,6 +983,12 @@ class PodWorkers:
                     h.stop(grace)
                 except Exception:  # shutting down: stop the others whatever this one did
                     self.log.exception("stopping a container failed", container=h.container_name)
+            self._remove_sandbox(rec)
+
+    def _remove_sandbox(self, rec: PodRecord) -> None:
+        sandbox, rec.sandbox = rec.sandbox, None
+        if sandbox is not None and self.sandboxes is not None:
+            self.sandboxes.remove(sandbox)
 
 
 def _grace(pod: Obj) -> float:

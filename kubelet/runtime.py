@@ -31,10 +31,24 @@ single-threaded process, so that one is exact). :meth:`cleanup_orphans`
 handles what a previous kubelet may still have left (pidfiles and process
 start times under ``root_dir``).
 
-Volumes: mount namespaces when possible, path substitution otherwise
---------------------------------------------------------------------
-kemu has no container file systems: a container sees the host's files and
-runs the host's tools. For volume mounts the runtime picks, per runtime:
+A pod's sandbox and a root file system per container
+----------------------------------------------------
+With a pod sandbox (``sandbox_pid``: :mod:`kubelet.sandbox`, root) the
+container joins the pod's network, UTS and IPC namespaces and gets a mount
+namespace whose ``/`` is its own (:class:`kubelet.shim.RootFs`): an overlay
+of the host's ``/`` (read-only below) and a tmpfs layer private to the
+container, with the image's files (:func:`kubelet.servers.image_files`) and
+the pod's ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` written
+into that layer; ``/proc`` fresh, ``/dev`` and ``/sys`` bound from the host;
+every volume bind-mounted at its ``mountPath`` inside it; then
+``pivot_root``. Writes land in the layer and go with the container; nothing
+on the host is created or hidden. ``PATH`` is the image's alone, and
+built-in servers listen on every address of the pod's namespace.
+
+Volumes without a sandbox: mount namespaces when possible, path substitution otherwise
+--------------------------------------------------------------------------------------
+Without a sandbox a container sees the host's files and runs the host's
+tools. For volume mounts the runtime picks, per runtime:
 
 - ``namespaces`` (root, and ``unshare`` works -- probed once): the container
   gets private mount and UTS namespaces (``/`` made rprivate, so nothing
@@ -93,8 +107,8 @@ an exec'd command with a terminal or pipes for a streaming session
 (:mod:`kubelet.streams`).
 
 Not emulated: PID namespaces (a container's main process is not PID 1, so
-PID 1's signal semantics do not apply), network namespaces, users
-(``runAsUser``), image file systems.
+PID 1's signal semantics do not apply), users (``runAsUser``), image file
+systems beyond the catalog's few files (the host's tools stand in).
 """
 
 from __future__ import annotations
@@ -120,7 +134,7 @@ from typing import Any, Literal, NamedTuple
 from kemu.api.quantity import cpu_millis, memory_bytes
 from kemu.images import ImageCatalog, ImageSpec, effective_argv
 from kubelet import servers
-from kubelet.shim import BindMount, ExecConfig, ShimConfig
+from kubelet.shim import BindMount, ExecConfig, RootFs, ShimConfig
 
 __all__ = [
     "ContainerExecError",
@@ -547,6 +561,10 @@ class _Launch:
     stdin_once: bool = False
     tty: bool = False
     """The container spec's ``stdin``, ``stdinOnce`` and ``tty`` (the shim owns them)."""
+    sandbox_pid: int | None = None
+    """The pod's sandbox holder, whose namespaces the container joins."""
+    rootfs: RootFs | None = None
+    """The container's own root file system (with a sandbox)."""
 
 
 class _ForkedShim:
@@ -873,6 +891,12 @@ class ContainerRuntime:
         self._lifeline_r, self._lifeline_w = os.pipe()
         self._zygote = _Zygote(self._lifeline_r, self.root_dir / "zygote.log")
 
+    @property
+    def lifeline_fd(self) -> int:
+        """The lifeline's read end: a process given it as stdin (a pod's
+        sandbox holder) reads EOF when the kubelet dies."""
+        return self._lifeline_r
+
     # -- host capabilities (probed once, lazily)
 
     @property
@@ -933,13 +957,19 @@ class ContainerRuntime:
         mounts: Sequence[Mount] = (),
         working_dir_root: Path | None = None,
         restart_count: int = 0,
+        sandbox_pid: int | None = None,
+        pod_files: Mapping[str, str] | None = None,
     ) -> ContainerHandle:
         """Start ``container`` (a Kubernetes container spec) and return once its
         main process runs.
 
         ``env`` is the container's final environment as the kubelet computed
         it (``env``/``envFrom``/service variables, already expanded); the
-        image's ENV and ``HOSTNAME`` go underneath. Raises
+        image's ENV and ``HOSTNAME`` go underneath. ``sandbox_pid`` is the
+        pod's sandbox holder (:mod:`kubelet.sandbox`): with it (and mount
+        namespaces) the container joins the pod's network, UTS and IPC
+        namespaces and gets a root file system of its own, with the image's
+        files and ``pod_files`` (``/etc/hosts`` ...) in it. Raises
         :class:`~kemu.images.ImagePullError` for an unknown image and
         :class:`ContainerStartError` when the process cannot start.
         """
@@ -949,6 +979,7 @@ class ContainerRuntime:
         hex_id = secrets.token_hex(32)
         state_dir = self.root_dir / "containers" / hex_id
         state_dir.mkdir(parents=True)
+        sandboxed = sandbox_pid is not None and self.isolation == "namespaces"
         try:
             launch = self._plan(
                 spec=spec,
@@ -959,7 +990,11 @@ class ContainerRuntime:
                 pod_ip=pod_ip,
                 mounts=mounts,
                 rootfs=working_dir_root or state_dir / "rootfs",
+                sandboxed=sandboxed,
             )
+            if sandboxed:
+                launch.sandbox_pid = sandbox_pid
+                launch.rootfs = self._rootfs(state_dir, spec, pod_files or {})
             log_path = self._log_path(pod_namespace, pod_name, pod_uid, str(container.get("name", "")), restart_count)
             ident = {
                 "image": spec,
@@ -1008,10 +1043,15 @@ class ContainerRuntime:
         pod_ip: str,
         mounts: Sequence[Mount],
         rootfs: Path,
+        sandboxed: bool = False,
     ) -> _Launch:
         isolate = self.isolation == "namespaces"
-        binds, subs = self._split_mounts(mounts, isolate, rootfs)
-        full_env = _container_env(spec, env, pod_name)
+        subs: list[tuple[str, str]] = []
+        if sandboxed:
+            binds = _own_root_mounts(mounts)
+        else:
+            binds, subs = self._split_mounts(mounts, isolate, rootfs)
+        full_env = _container_env(spec, env, pod_name, host_path=not sandboxed)
         if container.get("tty"):
             full_env.setdefault("TERM", "xterm")  # as containerd does for a container with a TTY
         command = [expand_vars(str(c), env) for c in container.get("command") or []]
@@ -1020,7 +1060,8 @@ class ContainerRuntime:
         limits = (container.get("resources") or {}).get("limits") or {}
         memory = memory_bytes(limits["memory"]) if limits.get("memory") is not None else None
         cpu = cpu_millis(limits["cpu"]) / 1000 if limits.get("cpu") is not None else None
-        cwd = self._working_dir(container.get("workingDir") or spec.working_dir, mounts, isolate, subs, rootfs)
+        wd = container.get("workingDir") or spec.working_dir
+        cwd = _normal_dir(wd) if sandboxed else self._working_dir(wd, mounts, isolate, subs, rootfs)
         launch = _Launch(
             argv=argv,
             exe="",
@@ -1036,7 +1077,7 @@ class ContainerRuntime:
             tty=bool(container.get("tty")),
         )
         if spec.uses_builtin(command):
-            self._plan_builtin(launch, spec, container, pod_namespace, pod_name, pod_ip, mounts)
+            self._plan_builtin(launch, spec, container, pod_namespace, pod_name, pod_ip, mounts, sandboxed)
         else:
             self._plan_command(launch, isolate)
         return launch
@@ -1113,6 +1154,7 @@ class ContainerRuntime:
         pod_name: str,
         pod_ip: str,
         mounts: Sequence[Mount],
+        sandboxed: bool = False,
     ) -> None:
         if spec.behaviour == "pause":
             launch.exe = _resolve_executable("sh", DEFAULT_PATH + ":" + os.environ.get("PATH", ""), "/", _identity)
@@ -1133,16 +1175,32 @@ class ContainerRuntime:
                     reason="RunContainerError", message=f'failed to start container "{name}": {problem}'
                 )
         html_root = _map_path(spec.html_root, mounts) if spec.html_root else None
+        if sandboxed and html_root is not None:
+            html_root = spec.html_root  # the volume is mounted there, inside the container's own root
+        # In the pod's own network namespace the server listens on every
+        # address, as the real image does (``localhost`` inside the pod too).
+        bind = "0.0.0.0" if sandboxed else pod_ip
         launch.exe = sys.executable
         launch.argv = [
             sys.executable, *_PYTHON_FLAGS, str(_SERVERS_PATH),
-            "--server", server, "--bind", pod_ip, "--pod", f"{pod_namespace}/{pod_name}",
+            "--server", server, "--bind", bind, "--pod", f"{pod_namespace}/{pod_name}",
             "--node", self.node_name, "--image", str(container.get("image", "")),
             "--data", json.dumps(dict(spec.data), default=str),
             *(["--port", str(port)] if port is not None else []),
             *(["--html-root", html_root] if html_root else []),
             "--", *server_args,
         ]  # fmt: skip
+
+    def _rootfs(self, state_dir: Path, spec: ImageSpec, pod_files: Mapping[str, str]) -> RootFs:
+        """The container's root file system: the host's ``/`` below, the
+        image's files and the pod's identity files in its own layer, and the
+        host directories on other file systems that kemu's own programs need."""
+        (state_dir / "root").mkdir()
+        (state_dir / "layer").mkdir()
+        files = servers.image_files(spec.server, spec.html_root, str(spec.data.get("version", "")))
+        files.update(pod_files)
+        return RootFs(root=str(state_dir / "root"), layer=str(state_dir / "layer"), files=files,
+                      binds=_other_file_systems())
 
     # -- launching the shim
 
@@ -1179,6 +1237,8 @@ class ContainerRuntime:
             stdin=launch.stdin,
             stdin_once=launch.stdin_once,
             tty=launch.tty,
+            sandbox_pid=launch.sandbox_pid,
+            rootfs=launch.rootfs,
         )
         config_path = state_dir / "config.json"
         fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the env
@@ -1375,13 +1435,15 @@ def _run_probe() -> bool:
     return result.returncode == 0
 
 
-def _container_env(spec: ImageSpec, env: Mapping[str, str], pod_name: str) -> dict[str, str]:
-    """Image ENV, then HOSTNAME, then the kubelet's env; PATH is the image's
-    followed by the host's, so host tools are found."""
+def _container_env(spec: ImageSpec, env: Mapping[str, str], pod_name: str, *, host_path: bool = True) -> dict[str, str]:
+    """Image ENV, then HOSTNAME, then the kubelet's env. PATH is the image's
+    (a container with its own root file system), or the image's followed by
+    the host's (``host_path``: a container that runs in the host's file
+    system, so host tools are found)."""
     merged = dict(spec.env)
     merged.setdefault("PATH", DEFAULT_PATH)
-    host_path = os.environ.get("PATH", "")
-    dirs = [d for d in merged["PATH"].split(":") + host_path.split(":") if d]
+    extra = os.environ.get("PATH", "") if host_path else ""
+    dirs = [d for d in merged["PATH"].split(":") + extra.split(":") if d]
     merged["PATH"] = ":".join(dict.fromkeys(dirs))
     merged["HOSTNAME"] = pod_name
     merged.update(env)
@@ -1402,6 +1464,41 @@ def _bind_target(m: Mount, source: Path, needed: Sequence[str]) -> str | None:
             return None
         return target
     return target if source.is_file() and os.path.isfile(target) else None
+
+
+def _own_root_mounts(mounts: Sequence[Mount]) -> list[BindMount]:
+    """Every volume bind-mounted at its ``mountPath`` inside the container's
+    own root (shallowest first, so nested mounts stack): nothing on the host
+    is hidden or created, whatever the path."""
+    binds = []
+    for m in sorted(mounts, key=lambda m: _normal_dir(m.container_path).count("/")):
+        source = m.source
+        if m.sub_path and not source.exists():
+            source.mkdir(parents=True, exist_ok=True)  # as the kubelet does for subPath
+        target = _normal_dir(m.container_path)
+        if target != "/":
+            binds.append(BindMount(str(source), target, m.read_only))
+    return binds
+
+
+def _normal_dir(path: str) -> str:
+    return os.path.normpath(path if path.startswith("/") else "/" + path)
+
+
+def _other_file_systems() -> list[str]:
+    """Directories kemu runs containers' programs from (Python, its standard
+    library, the kubelet's scripts) that do not live on the file system of
+    ``/``, so an overlay of ``/`` would not show them."""
+    root_dev = os.stat("/").st_dev
+    candidates = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)), str(_SHIM_PATH.parent)]
+    found: list[str] = []
+    for path in dict.fromkeys(os.path.realpath(p) for p in candidates if p):
+        try:
+            if os.stat(path).st_dev != root_dev and not any(_under(path, f) for f in found):
+                found.append(path)
+        except OSError:
+            continue
+    return found
 
 
 def _identity(path: str) -> str:

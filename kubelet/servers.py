@@ -553,6 +553,44 @@ def _make_servers() -> Mapping[str, _Server]:
 
 
 SERVERS: Mapping[str, _Server] = _make_servers()
+
+
+# ------------------------------------------------------------ image files
+
+_BOOTCAMP_SERVER_JS = """var http = require('http');
+var requests = 0;
+var podname = process.env.HOSTNAME;
+var startTime;
+var host;
+var handleRequest = function(request, response) {
+  response.setHeader('Content-Type', 'text/plain');
+  response.writeHead(200);
+  response.write("Hello Kubernetes bootcamp! | Running on: ");
+  response.write(host);
+  response.end(" | v=%(version)s\\n");
+  console.log("Running On:", host, "| Total Requests:", ++requests, "| App Uptime:", (new Date() - startTime) / 1000, "seconds", "| Log Time:", new Date());
+}
+var www = http.createServer(handleRequest);
+www.listen(8080, function () {
+  startTime = new Date();
+  host = process.env.HOSTNAME;
+  console.log("Kubernetes Bootcamp App Started At:", startTime, "| Running On: ", host, "\\n");
+});
+"""
+
+
+def image_files(server: str | None, html_root: str | None, version: str) -> dict[str, str]:
+    """The files a server image has where the real image has them (container
+    path -> text), for a container with its own root file system: what the
+    built-in server answers with, so ``cat`` inside the container and ``curl``
+    from outside agree."""
+    if server == "nginx" and html_root:
+        return {f"{html_root}/index.html": _NGINX_WELCOME}
+    if server == "httpd" and html_root:
+        return {f"{html_root}/index.html": _HTTPD_INDEX}
+    if server == "kubernetes-bootcamp":
+        return {"/server.js": _BOOTCAMP_SERVER_JS % {"version": version}}
+    return {}
 """The built-in servers by name (read-only)."""
 
 

@@ -73,7 +73,7 @@ import selectors
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -91,6 +91,13 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWNET = 0x40000000
+MNT_DETACH = 0x2
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 MS_RDONLY = 0x1
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
@@ -126,6 +133,27 @@ class BindMount:
     target: str
     """Path in the container (an existing directory or file on the host)."""
     read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RootFs:
+    """A container's own root file system: the host's ``/`` as the lower
+    layer of an overlay whose upper layer is a tmpfs private to the
+    container's mount namespace (so writes go nowhere on the host and are gone
+    with the container), with the image's files and the pod's identity files
+    written into that upper layer first."""
+
+    root: str
+    """Empty host directory the overlay is mounted on (in the namespace only)."""
+    layer: str
+    """Empty host directory the tmpfs upper layer is mounted on."""
+    files: dict[str, str]
+    """Container path -> text: the image's own files, /etc/hosts,
+    /etc/hostname, /etc/resolv.conf."""
+    binds: list[str]
+    """Host directories on other file systems than ``/`` the container needs
+    (the Python that runs kemu's servers and shims): bind-mounted read-only
+    at the same path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +204,11 @@ class ShimConfig:
     client that wrote it leaves."""
     tty: bool = False
     """``tty``: stdin, stdout and stderr are one pseudo-terminal owned by the shim."""
+    sandbox_pid: int | None = None
+    """The pod's sandbox holder (:mod:`kubelet.sandbox`): the container joins
+    its network, UTS and IPC namespaces instead of making a UTS namespace."""
+    rootfs: RootFs | None = None
+    """The container's own root file system, or ``None`` for the host's."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -184,6 +217,8 @@ class ShimConfig:
     def from_json(cls, text: str) -> ShimConfig:
         raw = json.loads(text)
         raw["mounts"] = [BindMount(**m) for m in raw.get("mounts", [])]
+        if raw.get("rootfs") is not None:
+            raw["rootfs"] = RootFs(**raw["rootfs"])
         return cls(**raw)
 
 
@@ -198,8 +233,8 @@ class ExecConfig:
     lifeline_fd: int
     kubelet_pid: int
     ns_pid: int | None = None
-    """Pid whose mount and UTS namespaces the command enters (the container's
-    main process), or ``None`` when the container has none."""
+    """Pid whose network, IPC, UTS and mount namespaces the command enters
+    (the container's main process), or ``None`` when the container has none."""
     tty: bool = False
     """stdin (fd 0) is a pseudo-terminal's slave: it becomes the command's
     controlling terminal (so job control and SIGWINCH work)."""
@@ -235,28 +270,96 @@ def _mount(libc: Any, source: str | None, target: str, flags: int) -> None:
 
 
 def _enter_new_namespaces(libc: Any, cfg: ShimConfig) -> None:
-    """In the container child: private mount + UTS namespaces, bind mounts,
-    host name. Mounts never propagate back: ``/`` is made rprivate first."""
-    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
+    """In the container child: the pod's sandbox namespaces (or a UTS
+    namespace of its own), a private mount namespace with the container's
+    root file system and bind mounts, and the host name. Mounts never
+    propagate back: ``/`` is made rprivate first."""
+    if cfg.sandbox_pid:
+        _setns_all(libc, cfg.sandbox_pid, ("net", "uts", "ipc"))
+        _check(libc.unshare(CLONE_NEWNS), "unshare")
+    else:
+        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
     _mount(libc, None, "/", MS_REC | MS_PRIVATE)
+    prefix = ""
+    if cfg.rootfs is not None:
+        _mount_rootfs(libc, cfg.rootfs)
+        prefix = cfg.rootfs.root
     for m in cfg.mounts:
-        _mount(libc, m.source, m.target, MS_BIND | MS_REC)
+        target = prefix + m.target
+        if prefix:
+            _mount_point(m.source, target)
+        _mount(libc, m.source, target, MS_BIND | MS_REC)
         if m.read_only:
-            _mount(libc, None, m.target, MS_BIND | MS_REMOUNT | MS_RDONLY)
-    if cfg.hostname:
+            _mount(libc, None, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    if cfg.rootfs is not None:
+        _pivot_root(libc, cfg.rootfs.root)
+    if cfg.hostname and not cfg.sandbox_pid:
         name = cfg.hostname.encode()
         _check(libc.sethostname(name, len(name)), "sethostname")
 
 
-def _join_namespaces(libc: Any, pid: int) -> None:
-    """Enter the mount and UTS namespaces of ``pid`` (single-threaded caller)."""
-    fds = [os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY) for ns in ("uts", "mnt")]
+def _mount_fs(libc: Any, fstype: str, target: str, flags: int = 0, data: str | None = None) -> None:
+    options = data.encode() if data is not None else None
+    _check(libc.mount(fstype.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags), options),
+           f"mount {fstype} on {target}")
+
+
+def _mount_point(source: str, target: str) -> None:
+    """Create ``target`` (in the container's layer) as a file or directory, like ``source``."""
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    elif not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()  # noqa: SIM115 - an empty mount point
+
+
+def _mount_rootfs(libc: Any, rootfs: RootFs) -> None:
+    """Overlay ``/`` (read-only below) with a private tmpfs (written above)
+    at ``rootfs.root``, then the kernel file systems a container expects."""
+    _mount_fs(libc, "tmpfs", rootfs.layer, 0, "mode=0755")
+    upper, work = os.path.join(rootfs.layer, "upper"), os.path.join(rootfs.layer, "work")
+    os.mkdir(upper, 0o755)
+    os.mkdir(work, 0o700)
+    for path, text in rootfs.files.items():
+        where = upper + path
+        os.makedirs(os.path.dirname(where), exist_ok=True)
+        with open(where, "w") as f:
+            f.write(text)
+    _mount_fs(libc, "overlay", rootfs.root, 0, f"lowerdir=/,upperdir={upper},workdir={work}")
+    root = rootfs.root
+    _mount_fs(libc, "proc", root + "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for kernel in ("/dev", "/sys"):
+        _mount(libc, kernel, root + kernel, MS_BIND | MS_REC)
+    for host in rootfs.binds:
+        os.makedirs(root + host, exist_ok=True)
+        _mount(libc, host, root + host, MS_BIND | MS_REC)
+        _mount(libc, None, root + host, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def _pivot_root(libc: Any, root: str) -> None:
+    """Make ``root`` the namespace's ``/`` and detach the host's."""
+    os.chdir(root)
+    _check(libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
+    _check(libc.umount2(b".", MNT_DETACH), "umount old root")
+    os.chdir("/")
+
+
+def _setns_all(libc: Any, pid: int, kinds: Sequence[str]) -> None:
+    """Enter namespaces of ``pid`` (``net``, ``uts``, ``ipc``, ``mnt``), in that order."""
+    flags = {"net": CLONE_NEWNET, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "mnt": CLONE_NEWNS}
+    fds = [os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY) for ns in kinds]
     try:
-        for fd, kind in zip(fds, (CLONE_NEWUTS, CLONE_NEWNS), strict=True):
-            _check(libc.setns(fd, kind), "setns")
+        for fd, kind in zip(fds, kinds, strict=True):
+            _check(libc.setns(fd, flags[kind]), f"setns {kind}")
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _join_namespaces(libc: Any, pid: int) -> None:
+    """Enter the network, IPC, UTS and mount namespaces of ``pid`` (a
+    single-threaded caller); joining one's own namespace is a no-op."""
+    _setns_all(libc, pid, ("net", "ipc", "uts", "mnt"))
 
 
 # ------------------------------------------------------------ /proc walks
@@ -441,6 +544,8 @@ def _exec_container(libc: Any, cfg: ShimConfig, stdin_r: int | None, stdout_w: i
 
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         step = "chdir"
+        if cfg.rootfs is not None:
+            os.makedirs(cfg.cwd, exist_ok=True)  # the image's WORKDIR, in the container's own layer
         os.chdir(cfg.cwd)
         _close_fds_except((0, 1, 2, err_w))
         step = "exec"

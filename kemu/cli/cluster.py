@@ -193,6 +193,9 @@ def down(data_dir: Path | None, grace: float) -> None:
     killed = stop_pids(alive, grace)
     for name in sorted(alive):
         click.echo(f"{name} stopped" + (" (killed)" if name in killed else ""))
+    from kubelet.sandbox import fabric_name, remove_fabric
+
+    remove_fabric(fabric_name(str(data_dir.resolve())))  # the pod network, if pods had sandboxes
 
 
 @cli.group()
@@ -320,17 +323,27 @@ def config_view() -> None:
 @click.option("--proxy/--no-proxy", default=True, show_default=True, help="Also run this node's kube-proxy.")
 @click.option("--cpu", default="4", show_default=True)
 @click.option("--memory", default="8Gi", show_default=True)
-def node_run(name: str, node_ip: str, server: str, root_dir: Path, proxy: bool, cpu: str, memory: str) -> None:
+@click.option("--pod-sandbox/--no-pod-sandbox", default=True, show_default=True,
+              help="Give pods their own network namespace and root file system (needs root and, in a "
+              "container, privileges).")
+@click.option("--cluster-dns", default="127.96.0.10", show_default=True, help="The cluster DNS server, for pods.")
+def node_run(name: str, node_ip: str, server: str, root_dir: Path, proxy: bool, cpu: str, memory: str,
+             pod_sandbox: bool, cluster_dns: str) -> None:
     """Run one node in the foreground: its kubelet and kube-proxy as child
     processes that live and die together (what a compose node container runs).
 
     If either exits, the other is stopped and this command exits with an
     error, so the container stops as a whole; SIGTERM stops both."""
     from kemu.procs import spawn
+    from kubelet.sandbox import fabric_name
 
+    # A node container cannot see the others' named namespaces: each node has
+    # its own fabric, and the shared network namespace forwards between them.
+    network = ["--pod-network", fabric_name(f"node/{name}"), "--pod-network-scope", "node"] if pod_sandbox else []
     procs = [
         spawn(f"kubelet-{name}", ["kubelet", "--server", server, "--node", name, "--node-ip", node_ip,
-                                  "--root-dir", str(root_dir / name), "--cpu", cpu, "--memory", memory],
+                                  "--root-dir", str(root_dir / name), "--cpu", cpu, "--memory", memory,
+                                  "--cluster-dns", cluster_dns, *network],
               Path("/dev/stderr"))
     ]
     if proxy:
