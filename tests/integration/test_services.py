@@ -284,31 +284,35 @@ class TestClusterIP:
 
     def test_unready_pod_stops_receiving_traffic(self, client: Client, cluster: LocalCluster) -> None:
         """A pod whose readiness probe fails moves to notReadyAddresses and gets no traffic; it returns when ready."""
-        flags = cluster.data_dir / "readiness"
-        flags.mkdir(exist_ok=True)
+        # The flags are a ConfigMap volume (a pod sees no host files): a key named after a pod makes it unready.
+        client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rdy-flags"}, "data": {"none": ""}})
         probe = {
-            "exec": {"command": ["sh", "-c", f'test ! -e "{flags}/$HOSTNAME"']},
+            "exec": {"command": ["sh", "-c", 'test ! -e "/flags/$HOSTNAME"']},
             "periodSeconds": 1,
             "failureThreshold": 1,
         }
-        client.create(deployment("rdy", pod_spec={"container": {"readinessProbe": probe}}))
+        client.create(deployment("rdy", pod_spec={
+            "container": {"readinessProbe": probe, "volumeMounts": [{"name": "flags", "mountPath": "/flags"}]},
+            "volumes": [{"name": "flags", "configMap": {"name": "rdy-flags"}}],
+        }))
         svc = client.create(service("rdy"))
         ip = svc["spec"]["clusterIP"]
         try:
             wait_endpoints(client, "rdy", 3)
             victim = live_pods(client, "rdy")[0]
             name, victim_ip = victim["metadata"]["name"], victim["status"]["podIP"]
-            (flags / name).touch()
+            client.patch("ConfigMap", "rdy-flags", {"data": {name: "unready"}}, "default")
             wait_for(lambda: victim_ip not in ready_ips(client, "rdy"), 15, message="unready pod out of the ready addresses")
             eps = client.get("Endpoints", "rdy")
             assert victim_ip in {a["ip"] for s in eps["subsets"] for a in s.get("notReadyAddresses") or []}
             others = pod_keys(client, "rdy") - {f"default/{name}"}
             wait_traffic(ip, 80, others)
-            (flags / name).unlink()
+            client.patch("ConfigMap", "rdy-flags", {"data": {name: None}}, "default")
             wait_endpoints(client, "rdy", 3, timeout=15)
             wait_traffic(ip, 80, pod_keys(client, "rdy"))
         finally:
             cleanup(client, "rdy")
+            client.delete("ConfigMap", "rdy-flags", "default")
 
     def test_session_affinity_client_ip(self, client: Client) -> None:
         """With sessionAffinity ClientIP each client IP sticks to one pod (through every proxy); clients spread."""

@@ -236,7 +236,7 @@ class TestExecInteractive:
 
     def test_output_arrives_while_the_command_runs(self, cluster: Cluster, sleeper: str, tmp_path: Path) -> None:
         """The first line arrives while the command still runs: it cannot end before the test lets it."""
-        marker = tmp_path / "go"
+        marker = f"/tmp/go-{tmp_path.name}"  # in the container: a second exec lets the first one end
         script = f"echo a; while [ ! -e {marker} ]; do sleep 0.05; done; echo b"
         proc = subprocess.Popen([KUBECTL, "exec", sleeper, "--", "sh", "-c", script], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=cluster.env)
@@ -245,7 +245,7 @@ class TestExecInteractive:
             assert ready, "no output while the command runs"
             assert os.read(proc.stdout.fileno(), 100) == b"a\n"
             assert proc.poll() is None
-            marker.touch()
+            assert kubectl(cluster, "exec", sleeper, "--", "touch", marker).returncode == 0
             out, _ = proc.communicate(timeout=20)
             assert (proc.returncode, out) == (0, b"b\n")
         finally:
@@ -254,15 +254,17 @@ class TestExecInteractive:
                 proc.wait()
 
     def test_cp_in_and_out(self, cluster: Cluster, sleeper: str, tmp_path: Path) -> None:
-        """kubectl cp (tar over exec stdin/stdout) a file with every byte value into the pod and back."""
+        """kubectl cp (tar over exec stdin/stdout) a file with every byte value into the pod and back; with a
+        pod sandbox (root) the file lands in the container's own file system, not on the host."""
         local = tmp_path / "blob.bin"
         payload = bytes(range(256)) * 1000 + os.urandom(4096)
         local.write_bytes(payload)
-        remote_dir = tmp_path / "in-pod"  # containers see the host's files (no image file systems)
-        remote_dir.mkdir()
+        remote_dir = tmp_path / "in-pod"
+        assert kubectl(cluster, "exec", sleeper, "--", "mkdir", "-p", str(remote_dir)).returncode == 0
         result = kubectl(cluster, "cp", str(local), f"default/{sleeper}:{remote_dir}/blob.bin")
         assert result.returncode == 0, result.stderr
-        assert (remote_dir / "blob.bin").read_bytes() == payload
+        if os.geteuid() == 0:
+            assert not (remote_dir / "blob.bin").exists(), "kubectl cp wrote onto the host"
         back = tmp_path / "back.bin"
         result = kubectl(cluster, "cp", f"default/{sleeper}:{remote_dir}/blob.bin", str(back))
         assert result.returncode == 0, result.stderr
