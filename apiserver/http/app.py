@@ -79,6 +79,7 @@ from apiserver.http.watch import END, WatchCaches, WatchOptions
 from kemu.api import bodies, errors, reviews, schema, selectors
 from kemu.api import patch as patches
 from kemu.api.kinds import KindInfo
+from kemu.api.replicationcontrollers import label_selector_of
 from kemu.api.schema_objects import TOKEN_REQUEST
 from kemu.cli.printers import label_selector_string
 from kemu.client import Client
@@ -418,9 +419,12 @@ def render_object(obj: Obj, info: KindInfo, target: tables.MediaTarget, include_
 
 
 def scale_of(obj: Obj) -> Obj:
-    """The ``autoscaling/v1 Scale`` of a Deployment or ReplicaSet."""
+    """The ``autoscaling/v1 Scale`` of a Deployment, ReplicaSet or ReplicationController."""
     meta = obj.get("metadata") or {}
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    selector = spec.get("selector")
+    if obj.get("kind") == "ReplicationController":
+        selector = label_selector_of(selector)  # a plain map: equality requirements
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -430,7 +434,7 @@ def scale_of(obj: Obj) -> Obj:
         "spec": {"replicas": spec.get("replicas", 1)},
         "status": {
             "replicas": int(status.get("replicas") or 0),
-            "selector": label_selector_string(spec.get("selector")),
+            "selector": label_selector_string(selector),
         },
     }
 
@@ -832,7 +836,8 @@ class KubeApi:
     # -- subresources ----------------------------------------------------------------
 
     async def scale(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
-        """``deployments/scale`` and ``replicasets/scale`` as ``autoscaling/v1 Scale``."""
+        """``deployments/scale``, ``replicasets/scale`` and ``replicationcontrollers/scale``
+        as ``autoscaling/v1 Scale``."""
         method, dry_run = request.method, query.dry_run() or None
         kind, ns, name = rp.info.kind, rp.namespace, rp.name
         if method == "GET":
