@@ -68,7 +68,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-from apiserver.http import discovery, protobufmedia, tables
+from apiserver.http import discovery, eviction, protobufmedia, tables
 from apiserver.http.kubeletproxy import KubeletProxy
 from apiserver.http.portforward import PortForwarder
 from apiserver.http.proxy import Proxy
@@ -879,15 +879,15 @@ class KubeApi:
         return _json_response(_success(201), 201)
 
     async def evict(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
-        """``pods/eviction``: delete the pod with the eviction's DeleteOptions
-        (kemu has no PodDisruptionBudgets to refuse it)."""
+        """``pods/eviction``: mark the pod and delete it with the eviction's
+        DeleteOptions (:mod:`apiserver.http.eviction`)."""
+        if rp.info.kind != "Pod" or rp.name is None or rp.namespace is None:
+            raise _status(404, "the server could not find the requested resource")
         body = await self._read_body(request)
-        if not isinstance(body, dict):
-            raise errors.bad_request("an Eviction must be an object")
-        if body.get("kind") not in (None, "Eviction"):
-            raise errors.bad_request(f"the kind in the data ({body['kind']}) does not match the expected kind (Eviction)")
+        eviction.check_eviction(body, rp.name)
         options = _delete_options(body.get("deleteOptions"), query)
-        await self.call(lambda: self.client.call("delete", "Pod", rp.namespace, rp.name, **options))
+        ns, name = rp.namespace, rp.name
+        await self.call(lambda: eviction.evict(self.client, ns, name, options, now=time.time()))
         return _json_response(_success(201), 201)
 
     async def token_request(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
