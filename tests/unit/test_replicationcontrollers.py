@@ -302,3 +302,29 @@ class TestReplicationManager:
         }
         controller.sync("default/nginx")
         assert ctx.fake_client.patched == [] and ctx.fake_client.created == []
+
+
+class TestDescribe:
+    def test_page_as_kubectl_prints_it(self) -> None:
+        """``kemu describe rc``: kubectl's ReplicationController page (the map selector as app=nginx)."""
+        from datetime import timezone
+
+        from kemu.cli.describe import describe
+
+        obj = rc(selector={"app": "nginx"})
+        obj["metadata"].update(uid="rc-uid", labels={"app": "nginx"})
+        obj["status"] = {"replicas": 2}
+        pods = [{"kind": "Pod", "metadata": {"name": f"nginx-{i}", "namespace": "default",
+                                             "ownerReferences": [{"kind": "ReplicationController", "uid": "rc-uid",
+                                                                  "controller": True, "name": "nginx"}]},
+                 "status": {"phase": phase}} for i, phase in enumerate(("Running", "Pending"))]
+        text = describe(obj, events=[], related={"Pod": pods}, now=0.0, tz=timezone.utc)
+        assert text.splitlines()[:7] == [
+            "Name:         nginx",
+            "Namespace:    default",
+            "Selector:     app=nginx",
+            "Labels:       app=nginx",
+            "Annotations:  <none>",
+            "Replicas:     2 current / 3 desired",
+            "Pods Status:  1 Running / 1 Waiting / 0 Succeeded / 0 Failed",
+        ]
