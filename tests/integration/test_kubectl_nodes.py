@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,9 +86,11 @@ def _free_port() -> int:
 
 
 class Kubectl:
-    def __init__(self, env: dict[str, str], kubeconfig: Path):
+    def __init__(self, env: dict[str, str], kubeconfig: Path, cluster: Any = None):
         self.env = env
         self.kubeconfig = kubeconfig
+        self.cluster = cluster
+        """The :class:`~kemu.launcher.LocalCluster`, to kill and restart node processes."""
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True, env=self.env,
@@ -118,7 +121,7 @@ def kubectl() -> Iterator[Kubectl]:
             assert local.kubeconfig is not None
             yield Kubectl({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
                            "KUBECONFIG": str(local.kubeconfig), "KUBECACHEDIR": str(root / "kube-cache")},
-                          Path(local.kubeconfig))
+                          Path(local.kubeconfig), local)
 
 
 def _rolled_out(kubectl: Kubectl, namespace: str) -> None:
@@ -298,3 +301,26 @@ def test_delete_node_gcs_its_pods_and_the_kubelet_registers_again(kubectl: Kubec
     kubectl("-n", "delnode", "scale", "deployment/web", "--replicas=9")
     wait_for(lambda: "node-3" in kubectl.pods_by_node("delnode").values(), 40, message="a pod on the new node-3")
     kubectl("delete", "namespace", "delnode", "--wait=false")
+
+
+def test_node_failure_rc_replaces_its_pods(kubectl: Kubectl) -> None:
+    """A node whose kubelet dies: the RC's pods there are evicted (NoExecute taints) and replaced
+    on the live nodes, as a ReplicaSet's are; the restarted node turns Ready again. Runs last."""
+    ns = "rc-failover"
+    kubectl("create", "namespace", ns)
+    kubectl("-n", ns, "create", "-f", "-", stdin=RC.replace("replicas: 3", "replicas: 6"))
+    wait_for(lambda: len(kubectl.pods_by_node(ns)) == 6, 40, message="six pods of the rc")
+    lost = {name for name, node in kubectl.pods_by_node(ns).items() if node == "node-1"}
+    assert lost
+    kubectl.cluster.procs["kubelet-node-1"].kill()
+    try:
+        def replaced() -> bool:
+            pods = kubectl.pods_by_node(ns)
+            return len(pods) == 6 and not lost & pods.keys() and "node-1" not in pods.values()
+        wait_for(replaced, 60, message="the dead node's pods replaced on live nodes")
+        events = kubectl("-n", ns, "get", "events", "--field-selector=reason=TaintManagerEviction", "-o", "name")
+        assert events.strip()
+    finally:
+        kubectl.cluster.start_node("node-1")
+    wait_for(lambda: _ready(kubectl, "node-1"), 40, message="node-1 Ready again")
+    kubectl("delete", "namespace", ns, "--wait=false")
