@@ -5,7 +5,10 @@ run many in one process. Its threads:
 
 - **heartbeat**: renews the node Lease every ``lease_interval`` seconds,
   posts node status every ``status_interval`` seconds, and re-reads the Node
-  for its podCIDR until the node IPAM controller has assigned one;
+  for its podCIDR until the node IPAM controller has assigned one. When its
+  Node is found deleted, it stops renewing, waits for the pod GC to delete
+  the pods bound to the old Node (:func:`may_register_again`), then
+  registers a new Node and waits for its new podCIDR;
 - **informers**: the pods bound to this node (the node's own watch topic,
   so the kubelet never sees other nodes' pods), ConfigMaps, Secrets and Services
   (for volumes and service environment variables); handlers only enqueue

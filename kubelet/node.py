@@ -4,7 +4,9 @@ Three duties, as in Kubernetes:
 
 - **Register** the Node (create it, or on a restart patch our labels,
   addresses and capacity onto the existing one: a kubelet restarted under
-  the same name rejoins its node).
+  the same name rejoins its node), and **register again** when the Node is
+  deleted under a live kubelet (``kubectl delete node``): a new Node, a new
+  Lease owned by it (:meth:`NodeAgent.reregister`; the kubelet decides when).
 - **Renew the Lease** ``kube-node-lease/<node>`` every ``lease_interval``
   seconds. The node lifecycle controller reads ``spec.renewTime``: stop
   renewing (die, freeze) and the node goes Unknown after the grace period.
