@@ -226,7 +226,7 @@ class Registry:
             meta.pop(transient, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = self._now()
-        if "spec" in obj or info.kind in ("Deployment", "ReplicaSet", "Pod", "Service"):
+        if "spec" in obj or info.kind in ("Deployment", "ReplicaSet", "ReplicationController", "Pod", "Service"):
             meta["generation"] = 1
         self._prepare_status_for_create(info, obj)
         if dry_run:
@@ -284,6 +284,8 @@ class Registry:
             obj["status"] = {"phase": "Active"}
         elif info.kind in ("Deployment", "ReplicaSet"):
             obj["status"] = {}
+        elif info.kind == "ReplicationController":
+            obj["status"] = {"replicas": 0}
         elif info.kind == "Service":
             obj["status"] = {"loadBalancer": {}}
         elif info.kind == "Ingress":

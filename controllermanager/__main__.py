@@ -32,6 +32,7 @@ from kemu.client import DEFAULT_SERVER, Client
 @click.option("--node-cidr-mask-size", type=int, default=24, help="Prefix length of each node's podCIDR.")
 @click.option("--concurrent-replicaset-syncs", type=int, default=5, help="ReplicaSet controller workers.")
 @click.option("--concurrent-deployment-syncs", type=int, default=5, help="Deployment controller workers.")
+@click.option("--concurrent-rc-syncs", type=int, default=5, help="Replication manager (ReplicationController) workers.")
 @click.option("--concurrent-gc-syncs", type=int, default=5, help="Garbage collector workers.")
 @click.option("--concurrent-endpoint-syncs", type=int, default=5, help="Endpoints controller workers.")
 @click.option("--terminated-pod-gc-threshold", type=int, default=12500,
@@ -48,6 +49,7 @@ def main(
     node_cidr_mask_size: int,
     concurrent_replicaset_syncs: int,
     concurrent_deployment_syncs: int,
+    concurrent_rc_syncs: int,
     concurrent_gc_syncs: int,
     concurrent_endpoint_syncs: int,
     terminated_pod_gc_threshold: int,
@@ -69,6 +71,7 @@ def main(
         node_cidr_mask_size=node_cidr_mask_size,
         concurrent_replicaset_syncs=concurrent_replicaset_syncs,
         concurrent_deployment_syncs=concurrent_deployment_syncs,
+        concurrent_rc_syncs=concurrent_rc_syncs,
         concurrent_gc_syncs=concurrent_gc_syncs,
         concurrent_endpoint_syncs=concurrent_endpoint_syncs,
         terminated_pod_gc_threshold=terminated_pod_gc_threshold,

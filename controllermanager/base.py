@@ -278,6 +278,8 @@ class ControllerOptions:
     """Worker threads of the ReplicaSet controller."""
     concurrent_deployment_syncs: int = 5
     """Worker threads of the Deployment controller."""
+    concurrent_rc_syncs: int = 5
+    """Worker threads of the replication manager (ReplicationControllers)."""
     concurrent_gc_syncs: int = 5
     """Worker threads of the garbage collector."""
     concurrent_namespace_syncs: int = 2

@@ -60,7 +60,7 @@ __all__ = [
 GCKey = tuple[str, str]
 """``(kind, "namespace/name")`` (or ``(kind, "name")`` for cluster-scoped kinds)."""
 
-DEFAULT_KINDS = ("Pod", "ReplicaSet", "Deployment", "Lease", "Node")
+DEFAULT_KINDS = ("Pod", "ReplicaSet", "ReplicationController", "Deployment", "Lease", "Node")
 """Kinds watched for owners and dependents (Nodes own Leases)."""
 
 ORPHAN = "orphan"

@@ -32,6 +32,7 @@ from controllermanager.nodeipam import NodeIpamController
 from controllermanager.nodelifecycle import NodeLifecycleController
 from controllermanager.podgc import PodGCController
 from controllermanager.replicaset import ReplicaSetController
+from controllermanager.replicationcontroller import ReplicationManager
 from controllermanager.resourcequota import ResourceQuotaController
 from controllermanager.serviceaccounts import ServiceAccountsController, TokensController
 from kemu.client import Client
@@ -45,6 +46,7 @@ ControllerFactory = Callable[[ControllerContext], Controller]
 
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": ReplicaSetController,
+    "replicationcontroller": ReplicationManager,
     "deployment": DeploymentController,
     "nodelifecycle": NodeLifecycleController,
     "podgc": PodGCController,

@@ -484,7 +484,11 @@ class NodeLifecycleController(QueueController[str]):
         if taints is None:
             return node
         new = deep_copy(node)
-        new.setdefault("spec", {})["taints"] = taints
+        if taints:
+            new.setdefault("spec", {})["taints"] = taints
+        else:
+            # omitempty in Go: an uncordoned node shows no "taints: []".
+            new.setdefault("spec", {}).pop("taints", None)
         updated = self.client.update(new)
         self.log.info(
             "node taints updated",

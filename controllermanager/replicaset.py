@@ -370,22 +370,31 @@ def _namespace_terminating(exc: errors.ApiError) -> bool:
 
 
 class ReplicaSetController(QueueController[str]):
-    """See the module doc."""
+    """See the module doc.
+
+    The kind it manages is a parameter, as ``NewBaseController`` makes it in
+    Kubernetes: :class:`~controllermanager.replicationcontroller.ReplicationManager`
+    runs this very controller for ReplicationControllers, overriding
+    :attr:`kind`, :attr:`noun` and :meth:`selector_of`."""
 
     name = "replicaset"
     component = "replicaset-controller"
+    kind = "ReplicaSet"
+    """The kind whose objects this controller keeps at ``spec.replicas`` pods."""
+    noun = "replicaset"
+    """How log events name one of them (``replicaset scaled``)."""
 
     expectations: Expectations
     """Creates and deletes not yet observed, per ReplicaSet key."""
     burst_replicas: int
     """Creates or deletes per sync at most."""
 
-    def __init__(self, ctx: ControllerContext) -> None:
-        super().__init__(ctx, workers=ctx.options.concurrent_replicaset_syncs)
+    def __init__(self, ctx: ControllerContext, *, workers: int | None = None) -> None:
+        super().__init__(ctx, workers=workers if workers is not None else ctx.options.concurrent_replicaset_syncs)
         self.burst_replicas = ctx.options.burst_replicas
         self.expectations = Expectations(ctx.clock)
         self.recorder = ctx.recorder(self.component)
-        self.rs_informer = ctx.informer("ReplicaSet")
+        self.rs_informer = ctx.informer(self.kind)
         self.pods = ctx.informer("Pod")
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="replicaset-io")
         self.rs_informer.add_handler(Handlers(add=self.enqueue_obj, update=self._rs_updated, delete=self.enqueue_obj))
@@ -395,18 +404,23 @@ class ReplicaSetController(QueueController[str]):
         super().stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def selector_of(self, rs: Obj) -> LabelSelector:
+        """The pods ``rs`` wants, from its ``spec.selector`` (a ``LabelSelector``
+        here); raises ``ValueError`` for a malformed one."""
+        return LabelSelector.from_dict((rs.get("spec") or {}).get("selector"))
+
     # -- handlers (informer threads: enqueue only) ---------------------------------
 
     def _rs_updated(self, old: Obj, new: Obj) -> None:
         old_replicas = (old.get("spec") or {}).get("replicas")
         new_replicas = (new.get("spec") or {}).get("replicas")
         if old_replicas != new_replicas:
-            self.log.info("replicaset scaled", old_replicas=old_replicas, replicas=new_replicas, **obj_fields(new))
+            self.log.info(f"{self.noun} scaled", old_replicas=old_replicas, replicas=new_replicas, **obj_fields(new))
         self.enqueue_obj(new)
 
     def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
         """The ReplicaSet a controller reference points to, if it is one we know (by uid)."""
-        if ref.get("kind") != "ReplicaSet":
+        if ref.get("kind") != self.kind:
             return None
         rs = self.rs_informer.get(f"{namespace}/{ref.get('name')}")
         if rs is None or rs["metadata"].get("uid") != ref.get("uid"):
@@ -420,7 +434,7 @@ class ReplicaSetController(QueueController[str]):
         out = []
         for rs in self.rs_informer.by_index("namespace", meta.get("namespace", "")):
             try:
-                selector = LabelSelector.from_dict((rs.get("spec") or {}).get("selector"))
+                selector = self.selector_of(rs)
             except ValueError:
                 continue
             if not selector.empty and selector.matches(labels):
@@ -488,9 +502,9 @@ class ReplicaSetController(QueueController[str]):
             return
         needs_sync = self.expectations.satisfied(key)
         try:
-            selector = LabelSelector.from_dict((rs.get("spec") or {}).get("selector"))
+            selector = self.selector_of(rs)
         except ValueError as exc:
-            self.log.error("invalid selector, ignoring replicaset", error=str(exc), **obj_fields(rs))
+            self.log.error(f"invalid selector, ignoring {self.noun}", error=str(exc), **obj_fields(rs))
             return
         namespace = rs["metadata"].get("namespace", "")
         active = [p for p in self.pods.by_index("namespace", namespace) if is_pod_active(p)]
@@ -535,7 +549,7 @@ class ReplicaSetController(QueueController[str]):
     def _recheck_not_deleting(self, rs: Obj) -> bool:
         """A quorum read before adopting: the cache may not show a fresh deletion."""
         try:
-            fresh = self.client.get("ReplicaSet", rs["metadata"]["name"], rs["metadata"].get("namespace"))
+            fresh = self.client.get(self.kind, rs["metadata"]["name"], rs["metadata"].get("namespace"))
         except errors.ApiError as exc:
             if exc.code == 404:
                 return False
@@ -680,13 +694,13 @@ class ReplicaSetController(QueueController[str]):
         except errors.ApiError as exc:
             if exc.code != 409:
                 raise
-            fresh = self.client.get("ReplicaSet", rs["metadata"]["name"], rs["metadata"].get("namespace"))
+            fresh = self.client.get(self.kind, rs["metadata"]["name"], rs["metadata"].get("namespace"))
             if fresh["metadata"].get("uid") != rs["metadata"].get("uid") or (fresh.get("status") or {}) == status:
                 return
             fresh["status"] = status
             updated = self.client.update_status(fresh)
         self.log.info(
-            "updated replicaset status", replicas=status.get("replicas"), ready=status.get("readyReplicas"),
+            f"updated {self.noun} status", replicas=status.get("replicas"), ready=status.get("readyReplicas"),
             available=status.get("availableReplicas"),
             producedResourceVersion=updated["metadata"].get("resourceVersion"), **obj_fields(rs),
         )

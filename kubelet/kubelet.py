@@ -5,7 +5,10 @@ run many in one process. Its threads:
 
 - **heartbeat**: renews the node Lease every ``lease_interval`` seconds,
   posts node status every ``status_interval`` seconds, and re-reads the Node
-  for its podCIDR until the node IPAM controller has assigned one;
+  for its podCIDR until the node IPAM controller has assigned one. When its
+  Node is found deleted, it stops renewing, waits for the pod GC to delete
+  the pods bound to the old Node (:func:`may_register_again`), then
+  registers a new Node and waits for its new podCIDR;
 - **informers**: the pods bound to this node (the node's own watch topic,
   so the kubelet never sees other nodes' pods), ConfigMaps, Secrets and Services
   (for volumes and service environment variables); handlers only enqueue
@@ -59,7 +62,7 @@ from kubelet.probes import ProbeManager, ProbeRunner, runtime_exec
 from kubelet.runtime import ContainerRuntime
 from kubelet.server import KubeletServer
 
-__all__ = ["Kubelet", "KubeletConfig"]
+__all__ = ["Kubelet", "KubeletConfig", "may_register_again"]
 
 Obj = dict[str, Any]
 
@@ -95,6 +98,32 @@ class KubeletConfig:
     cluster_dns: str = ""
     """The cluster DNS server's IP (pods' ``nameserver``); empty: the host's resolv.conf."""
     cluster_domain: str = "cluster.local"
+    reregister_wait: float = 10.0
+    """Seconds a kubelet whose Node was deleted waits, at most, for the pod
+    garbage collector to delete the pods bound to the old Node before it
+    registers again (Kubernetes' kubelet comes back at its next status
+    sync, ``nodeStatusUpdateFrequency``: 10 s)."""
+
+
+def may_register_again(gone_for: float, pods_left: int, wait: float) -> bool:
+    """Whether a kubelet whose Node was deleted ``gone_for`` seconds ago
+    registers it again now.
+
+    ``kubectl delete node`` means "this node is gone": the pod garbage
+    collector force-deletes the pods still bound to it. Registering before
+    it did would bring back a Node of the same name, and the collector
+    would then leave those pods alone (it only deletes pods of nodes that do
+    not exist). So the kubelet waits until none of its pods is left, or
+    ``wait`` seconds (no pod GC running), and registers then.
+
+    >>> may_register_again(0.5, pods_left=2, wait=10.0)
+    False
+    >>> may_register_again(2.5, pods_left=0, wait=10.0)
+    True
+    >>> may_register_again(10.0, pods_left=2, wait=10.0)
+    True
+    """
+    return pods_left == 0 or gone_for >= wait
 
 
 class _NodeAgent(NodeAgent):
@@ -322,20 +351,58 @@ class Kubelet:
 
     def _heartbeat_loop(self) -> None:
         next_status = self.clock.now() + self.config.status_interval
+        node_gone_at: float | None = None
+        # The last failure logged: a failure that repeats every heartbeat is
+        # one warning (and one "recovered" line), not one line per interval.
+        failing: str | None = None
         while not self.stop_event.wait(self.config.lease_interval):
             try:
-                self.agent.renew_lease()
-                if not self.pods.ips.ready:
-                    self.agent.refresh()
-                    self._update_cidr()
-                if self.clock.now() >= next_status:
-                    self.agent.post_status(ready=True)
+                if node_gone_at is None:
+                    try:
+                        self._heartbeat(next_status)
+                        if self.clock.now() >= next_status:
+                            next_status = self.clock.now() + self.config.status_interval
+                    except errors.ApiError as exc:
+                        if not self.agent.node_missing(exc):
+                            raise
+                        node_gone_at = self.clock.now()
+                        self.log.warning(
+                            "node object deleted; registering again once its pods are gone", kind="Node",
+                            key=self.name, pods=len(self.pod_informer.list()),
+                        )
+                if node_gone_at is not None:
+                    left = len(self.pod_informer.list())
+                    if not may_register_again(self.clock.now() - node_gone_at, left, self.config.reregister_wait):
+                        continue
+                    # The new Node gets its podCIDR afresh from node IPAM
+                    # (the old range was released with the old Node).
+                    self.pods.ips.set_cidr("")
+                    self.agent.reregister(pods_left=left)
+                    node_gone_at = None
                     self._update_cidr()
                     next_status = self.clock.now() + self.config.status_interval
+                if failing is not None:
+                    self.log.info("heartbeat recovered", previous_error=failing)
+                    failing = None
             except errors.ApiError as exc:
-                self.log.warning("heartbeat failed", code=exc.code, error=exc.message)
-            except Exception:
-                self.log.exception("heartbeat failed")
+                if failing != exc.message:
+                    self.log.warning("heartbeat failed", code=exc.code, error=exc.message)
+                    failing = exc.message
+            except Exception as exc:
+                if failing != repr(exc):
+                    self.log.exception("heartbeat failed")
+                    failing = repr(exc)
+
+    def _heartbeat(self, next_status: float) -> None:
+        """One beat: renew the Lease, look for a podCIDR until there is one,
+        post node status when it is due."""
+        self.agent.renew_lease()
+        if not self.pods.ips.ready:
+            self.agent.refresh()
+            self._update_cidr()
+        if self.clock.now() >= next_status:
+            self.agent.post_status(ready=True)
+            self._update_cidr()
 
     def _log_rotation_loop(self) -> None:
         while not self.stop_event.wait(self.config.log_rotation_period):

@@ -4,7 +4,9 @@ Three duties, as in Kubernetes:
 
 - **Register** the Node (create it, or on a restart patch our labels,
   addresses and capacity onto the existing one: a kubelet restarted under
-  the same name rejoins its node).
+  the same name rejoins its node), and **register again** when the Node is
+  deleted under a live kubelet (``kubectl delete node``): a new Node, a new
+  Lease owned by it (:meth:`NodeAgent.reregister`; the kubelet decides when).
 - **Renew the Lease** ``kube-node-lease/<node>`` every ``lease_interval``
   seconds. The node lifecycle controller reads ``spec.renewTime``: stop
   renewing (die, freeze) and the node goes Unknown after the grace period.
@@ -149,16 +151,35 @@ class NodeAgent:
         self.node = node
 
     def refresh(self) -> Obj | None:
-        """Re-read our Node (for its podCIDR)."""
-        try:
-            self.node = self.client.get("Node", self.config.name)
-        except errors.ApiError as exc:
-            if exc.code == 404:
-                self.log.warning("node object deleted, registering again", kind="Node", key=self.config.name)
-                self.register()
-            else:
-                raise
+        """Re-read our Node (for its podCIDR). A 404 propagates: the caller
+        decides when to register again (:meth:`reregister`)."""
+        self.node = self.client.get("Node", self.config.name)
         return self.node
+
+    def node_missing(self, exc: errors.ApiError) -> bool:
+        """True when ``exc`` says our own Node is gone (``kubectl delete node``),
+        as opposed to a missing Lease or a transient error."""
+        details = exc.status.get("details") or {}
+        return exc.code == 404 and (
+            details.get("kind") in ("nodes", "Node") or exc.message.startswith(f'nodes "{self.config.name}"')
+        )
+
+    def reregister(self, *, pods_left: int = 0) -> Obj:
+        """Our Node was deleted while this kubelet lives: register it again
+        (a new Node, with a new uid), rather than fail every status post until
+        restarted as older kubelets do (kubernetes/kubernetes#71398). The old Lease is owned by the deleted Node, so the
+        garbage collector would take it: delete it now and create one owned
+        by the new Node."""
+        self.log.warning("registering the deleted node again", kind="Node", key=self.config.name, pods_left=pods_left)
+        self._lease = None
+        try:
+            self.client.delete("Lease", self.config.name, "kube-node-lease")
+        except errors.ApiError as exc:
+            if exc.code != 404:
+                raise
+        node = self.register()
+        self._renew()
+        return node
 
     @property
     def pod_cidr(self) -> str:

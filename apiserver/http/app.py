@@ -68,7 +68,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-from apiserver.http import discovery, protobufmedia, tables
+from apiserver.http import discovery, eviction, protobufmedia, tables
 from apiserver.http.kubeletproxy import KubeletProxy
 from apiserver.http.portforward import PortForwarder
 from apiserver.http.proxy import Proxy
@@ -79,6 +79,7 @@ from apiserver.http.watch import END, WatchCaches, WatchOptions
 from kemu.api import bodies, errors, reviews, schema, selectors
 from kemu.api import patch as patches
 from kemu.api.kinds import KindInfo
+from kemu.api.replicationcontrollers import label_selector_of
 from kemu.api.schema_objects import TOKEN_REQUEST
 from kemu.cli.printers import label_selector_string
 from kemu.client import Client
@@ -418,9 +419,12 @@ def render_object(obj: Obj, info: KindInfo, target: tables.MediaTarget, include_
 
 
 def scale_of(obj: Obj) -> Obj:
-    """The ``autoscaling/v1 Scale`` of a Deployment or ReplicaSet."""
+    """The ``autoscaling/v1 Scale`` of a Deployment, ReplicaSet or ReplicationController."""
     meta = obj.get("metadata") or {}
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    selector = spec.get("selector")
+    if obj.get("kind") == "ReplicationController":
+        selector = label_selector_of(selector)  # a plain map: equality requirements
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -430,7 +434,7 @@ def scale_of(obj: Obj) -> Obj:
         "spec": {"replicas": spec.get("replicas", 1)},
         "status": {
             "replicas": int(status.get("replicas") or 0),
-            "selector": label_selector_string(spec.get("selector")),
+            "selector": label_selector_string(selector),
         },
     }
 
@@ -832,7 +836,8 @@ class KubeApi:
     # -- subresources ----------------------------------------------------------------
 
     async def scale(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
-        """``deployments/scale`` and ``replicasets/scale`` as ``autoscaling/v1 Scale``."""
+        """``deployments/scale``, ``replicasets/scale`` and ``replicationcontrollers/scale``
+        as ``autoscaling/v1 Scale``."""
         method, dry_run = request.method, query.dry_run() or None
         kind, ns, name = rp.info.kind, rp.namespace, rp.name
         if method == "GET":
@@ -874,15 +879,15 @@ class KubeApi:
         return _json_response(_success(201), 201)
 
     async def evict(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:
-        """``pods/eviction``: delete the pod with the eviction's DeleteOptions
-        (kemu has no PodDisruptionBudgets to refuse it)."""
+        """``pods/eviction``: mark the pod and delete it with the eviction's
+        DeleteOptions (:mod:`apiserver.http.eviction`)."""
+        if rp.info.kind != "Pod" or rp.name is None or rp.namespace is None:
+            raise _status(404, "the server could not find the requested resource")
         body = await self._read_body(request)
-        if not isinstance(body, dict):
-            raise errors.bad_request("an Eviction must be an object")
-        if body.get("kind") not in (None, "Eviction"):
-            raise errors.bad_request(f"the kind in the data ({body['kind']}) does not match the expected kind (Eviction)")
+        eviction.check_eviction(body, rp.name)
         options = _delete_options(body.get("deleteOptions"), query)
-        await self.call(lambda: self.client.call("delete", "Pod", rp.namespace, rp.name, **options))
+        ns, name = rp.namespace, rp.name
+        await self.call(lambda: eviction.evict(self.client, ns, name, options, now=time.time()))
         return _json_response(_success(201), 201)
 
     async def token_request(self, request: web.Request, rp: ResourcePath, query: Query) -> web.StreamResponse:

@@ -79,7 +79,7 @@ AGGREGATED_V2BETA1_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2be
 
 _VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 _NAMESPACE_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
-_CATEGORY_ALL = frozenset({"Pod", "Service", "ReplicaSet", "Deployment"})
+_CATEGORY_ALL = frozenset({"Pod", "Service", "ReplicaSet", "Deployment", "ReplicationController"})
 """The kinds ``kubectl get all`` shows (the ``all`` category)."""
 
 
@@ -113,6 +113,7 @@ SUBRESOURCES: dict[str, list[Subresource]] = {
 """Kind -> the subresources served for it (status wherever the kind has one)."""
 SUBRESOURCES["Deployment"].append(_SCALE)
 SUBRESOURCES["ReplicaSet"].append(_SCALE)
+SUBRESOURCES["ReplicationController"].append(_SCALE)
 SUBRESOURCES["Pod"] += [
     Subresource("attach", "", "v1", "PodAttachOptions", ("create", "get")),
     Subresource("binding", "", "v1", "Binding", ("create",)),

@@ -54,6 +54,10 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Endpoints", "", "v1", "endpoints", "endpoints", ("ep",), True, False),
         KindInfo("Event", "", "v1", "events", "event", ("ev",), True, False),
         KindInfo("ConfigMap", "", "v1", "configmaps", "configmap", ("cm",), True, False),
+        # The legacy ReplicaSet (kemu.api.replicationcontrollers).
+        KindInfo(
+            "ReplicationController", "", "v1", "replicationcontrollers", "replicationcontroller", ("rc",), True, True,
+        ),
         KindInfo("ReplicaSet", "apps", "v1", "replicasets", "replicaset", ("rs",), True, True),
         KindInfo("Deployment", "apps", "v1", "deployments", "deployment", ("deploy",), True, True),
         KindInfo("Lease", "coordination.k8s.io", "v1", "leases", "lease", (), True, False),

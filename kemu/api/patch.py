@@ -231,6 +231,10 @@ _SCHEMAS: dict[str, Mapping[str, PatchMeta]] = {
             "spec": _obj({"template": _obj(_POD_TEMPLATE)}),
             "status": _obj({"conditions": _CONDITIONS}),
         },
+        "ReplicationController": {
+            "spec": _obj({"template": _obj(_POD_TEMPLATE)}),
+            "status": _obj({"conditions": _CONDITIONS}),
+        },
         "Deployment": {
             "spec": _obj({"template": _obj(_POD_TEMPLATE), "strategy": _obj({}, retain_keys=True)}),
             "status": _obj({"conditions": _CONDITIONS}),

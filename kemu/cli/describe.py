@@ -861,6 +861,15 @@ def _describe_replicaset(rs: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     _events_section(w, ctx)
 
 
+def _describe_replication_controller(rc: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+    """``ReplicationControllerDescriber``: the ReplicaSet's page, its map
+    selector printed as the equality selector it is."""
+    spec = dict(rc.get("spec") or {})
+    selector = spec.get("selector")
+    spec["selector"] = {"matchLabels": selector} if isinstance(selector, dict) and selector else None
+    _describe_replicaset({**rc, "spec": spec}, ctx, w)
+
+
 def _workload_conditions(w: _PrefixWriter, status: Obj) -> None:
     conditions = status.get("conditions") or []
     if conditions:
@@ -1317,6 +1326,7 @@ def _describe_generic(obj: Obj, ctx: _Context, w: _PrefixWriter) -> None:
 _DESCRIBERS: dict[str, Callable[[Obj, _Context, _PrefixWriter], None]] = {
     "Pod": _describe_pod,
     "ReplicaSet": _describe_replicaset,
+    "ReplicationController": _describe_replication_controller,
     "Deployment": _describe_deployment,
     "Service": _describe_service,
     "Endpoints": _describe_endpoints,

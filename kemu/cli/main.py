@@ -1000,8 +1000,8 @@ def related_for(client: Client, obj: Obj) -> dict[str, list[Obj]]:
             pods = client.list("Pod", all_namespaces=True, field_selector=f"spec.nodeName={meta['name']}")["items"]
             leases = client.list("Lease", "kube-node-lease", field_selector=f"metadata.name={meta['name']}")["items"]
             return {"Pod": pods, "Lease": leases}
-        if kind in ("ReplicaSet", "Deployment"):
-            owned_kind = "Pod" if kind == "ReplicaSet" else "ReplicaSet"
+        if kind in ("ReplicaSet", "ReplicationController", "Deployment"):
+            owned_kind = "ReplicaSet" if kind == "Deployment" else "Pod"
             items = client.list(owned_kind, ns)["items"]
             owned = [o for o in items if any(r.get("uid") == meta.get("uid") for r in o["metadata"].get("ownerReferences") or [])]
             return {owned_kind: owned}

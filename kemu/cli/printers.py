@@ -553,6 +553,16 @@ def _replicaset_row(rs: Obj, wide: bool, now: float) -> list[str]:
     return row
 
 
+def _replication_controller_row(rc: Obj, wide: bool, now: float) -> list[str]:
+    """``printReplicationController``: a ReplicaSet's columns, the selector a plain map."""
+    spec, status = rc.get("spec") or {}, rc.get("status") or {}
+    row = [_name(rc), str(spec.get("replicas", 1)), str(status.get("replicas", 0)), str(status.get("readyReplicas", 0)), _created(rc, now)]
+    if wide:
+        selector = {"matchLabels": spec["selector"]} if isinstance(spec.get("selector"), dict) else None
+        row += [*_containers_cells(spec.get("template")), format_label_selector(selector)]
+    return row
+
+
 def _deployment_row(deploy: Obj, wide: bool, now: float) -> list[str]:
     spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
     row = [
@@ -720,6 +730,7 @@ _EVENT_COLUMNS = ("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE")
 _TABLES: dict[str, _Table] = {
     "Pod": _Table(_POD_COLUMNS, (*_POD_COLUMNS, "IP", "NODE", "NOMINATED NODE", "READINESS GATES"), _pod_row),
     "ReplicaSet": _Table(_RS_COLUMNS, (*_RS_COLUMNS, *_WORKLOAD_WIDE), _replicaset_row),
+    "ReplicationController": _Table(_RS_COLUMNS, (*_RS_COLUMNS, *_WORKLOAD_WIDE), _replication_controller_row),
     "Deployment": _Table(_DEPLOY_COLUMNS, (*_DEPLOY_COLUMNS, *_WORKLOAD_WIDE), _deployment_row),
     "Service": _Table(_SVC_COLUMNS, (*_SVC_COLUMNS, "SELECTOR"), _service_row),
     "Endpoints": _Table(("NAME", "ENDPOINTS", "AGE"), ("NAME", "ENDPOINTS", "AGE"), _endpoints_row),

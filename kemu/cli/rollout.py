@@ -567,12 +567,12 @@ def set_image(ctx: Ctx, args: tuple[str, ...], namespace: str | None, record: bo
 @click.option("--record", is_flag=True, help="Record the command in the kubernetes.io/change-cause annotation.")
 @click.pass_obj
 def scale(ctx: Ctx, args: tuple[str, ...], namespace: str | None, replicas: int, current_replicas: int, record: bool) -> None:
-    """Set a new size for a Deployment or ReplicaSet."""
+    """Set a new size for a Deployment, ReplicaSet or ReplicationController."""
     if replicas < 0:
         raise CommandError("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0")
     errs: list[str] = []
     for res in parse_resources(args):
-        if res.info.kind not in ("Deployment", "ReplicaSet"):
+        if res.info.kind not in ("Deployment", "ReplicaSet", "ReplicationController"):
             errs.append(f"error: {res.ref} cannot be scaled (no scale subresource)")
             continue
         patch: Obj = {"spec": {"replicas": replicas}}

@@ -273,6 +273,7 @@ class FakeClient:
     def __init__(self, informers: dict[str, FakeInformer]) -> None:
         self.informers = informers
         self.calls: list[tuple[str, ...]] = []
+        self.updated: list[Obj] = []
 
     def update_status(self, obj: Obj) -> Obj:
         self.calls.append(("update_status", obj["kind"], obj["metadata"]["name"]))
@@ -280,6 +281,7 @@ class FakeClient:
 
     def update(self, obj: Obj) -> Obj:
         self.calls.append(("update", obj["kind"], obj["metadata"]["name"]))
+        self.updated.append(obj)
         return obj
 
     def patch(self, kind: str, name: str, patch: Any, namespace: str | None = None, **_: Any) -> Obj:
@@ -362,6 +364,27 @@ class TestNodeLifecycleController:
         assert ctx.fake_client.calls == [("update_status", "Node", "node-2"), ("update", "Node", "node-2"), ("patch", "Pod", "web-a")]
         assert ("node-2", "NodeNotReady", "Node node-2 status is now: NodeNotReady") in ctx.fake_recorder.events
         assert ("web-a", "NodeNotReady", "Node is not ready") in ctx.fake_recorder.events
+
+
+    def test_cordon_taints_and_uncordon_clears(self) -> None:
+        """spec.unschedulable adds node.kubernetes.io/unschedulable:NoSchedule; uncordon
+        removes it, leaving no empty ``taints`` list behind (omitempty)."""
+        clock = FakeClock()
+        ctx = FakeContext(clock)
+        nlc = NodeLifecycleController(ctx, with_taint_eviction=False)
+        ctx.fakes["Lease"].set(lease_obj("node-2", clock.wall()))
+        cordoned = node_obj("node-2")
+        cordoned["spec"]["unschedulable"] = True
+        ctx.fakes["Node"].set(cordoned)
+        nlc.monitor_node_health()
+        drain(nlc)
+        tainted = ctx.fake_client.updated[-1]
+        assert [(t["key"], t["effect"]) for t in tainted["spec"]["taints"]] == [(TAINT_UNSCHEDULABLE, "NoSchedule")]
+        tainted["spec"].pop("unschedulable")
+        ctx.fakes["Node"].set(tainted)
+        nlc.monitor_node_health()
+        drain(nlc)
+        assert "taints" not in ctx.fake_client.updated[-1]["spec"]
 
 
 class TestTaintEvictionController:
