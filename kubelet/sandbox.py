@@ -50,6 +50,7 @@ once per pod in an event.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import shutil
@@ -120,8 +121,18 @@ def _run(argv: Sequence[str], *, stdin: str | None = None, what: str) -> str:
 
 
 def _write_sysctl(path: str, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+    """Write one sysctl. In a container /proc/sys is mounted read-only (a
+    compose node has CAP_SYS_ADMIN for its sandboxes, not ``privileged``):
+    then remount it writable, once, in the node's own mount namespace."""
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        _run(["mount", "-o", "remount,rw", "/proc/sys"], what="making /proc/sys writable in this container")
+        with open(path, "w") as f:
+            f.write(value)
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,7 @@ def test_node_killed_with_compose_and_the_cluster_heals(compose: tuple[list[str]
     wait_for(lambda: len(running_pods(client)) == 6, 120, message="6 running pods")
     answers = service_answers(base, env, ip)
     assert not [a for a in answers if a.startswith("error")], answers
+    check_pod_sandboxes(base, env, running_pods(client))
 
     kill = subprocess.run([*base, "kill", "node-2"], capture_output=True, text=True, timeout=60, env=env)
     assert kill.returncode == 0, kill.stderr
@@ -182,3 +183,24 @@ def test_node_killed_with_compose_and_the_cluster_heals(compose: tuple[list[str]
     wait_for(lambda: "node-2" in ready_nodes(client), 120, message="node-2 Ready again")
     time.sleep(1)
     assert len(running_pods(client)) == 6
+
+
+def check_pod_sandboxes(base: list[str], env: dict[str, str], pods: list[dict]) -> None:
+    """In compose too, each pod has its own host name and localhost, and a pod
+    reaches a pod of another node by IP (each node has its own fabric, the
+    shared namespace forwards between them)."""
+    first = pods[0]
+    other = next(p for p in pods if p["spec"]["nodeName"] != first["spec"]["nodeName"])
+    name = first["metadata"]["name"]
+
+    def kemu_exec(*argv: str) -> str:
+        done = subprocess.run([*base, "exec", "-T", "node-1", "kemu", "exec", name, "--", *argv],
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert kemu_exec("hostname") == f"{name}\n"
+    fetch = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).headers['X-Kemu-Pod'])"
+    assert kemu_exec("python3", "-c", fetch, "http://localhost/") == f"default/{name}\n"
+    assert kemu_exec("python3", "-c", fetch, f"http://{other['status']['podIP']}/") == (
+        f"default/{other['metadata']['name']}\n")
