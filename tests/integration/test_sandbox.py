@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kemu.client import Client
 from kemu.launcher import LocalCluster
@@ -151,6 +152,56 @@ class TestLocalhost:
         finally:
             for name in ("lo-a", "lo-b"):
                 gone(client, name)
+
+
+class TestKubernetesDocsExamples:
+    def test_two_containers_sharing_a_volume(self, cluster: LocalCluster, client: Client) -> None:
+        """The docs' two-container pod, unchanged (tasks/access-application-cluster/communicate-
+        containers-same-pod-shared-volume): the debian container writes index.html into the shared
+        emptyDir, and curl localhost inside the nginx container gets it."""
+        manifest = yaml.safe_load(TWO_CONTAINERS)
+        client.create(manifest)
+        try:
+            wait_for(lambda: (client.get("Pod", "two-containers", "default")["status"].get("containerStatuses") or [])
+                     and any(s["name"] == "nginx-container" and s.get("ready")
+                             for s in client.get("Pod", "two-containers", "default")["status"]["containerStatuses"]),
+                     30, message="nginx running")
+            page = wait_for(lambda: kexec(cluster, "two-containers", "nginx-container", "curl", "-s", "localhost").stdout,
+                            15, message="nginx answering on localhost")
+            assert page == "Hello from the debian container\n"
+        finally:
+            gone(client, "two-containers")
+
+
+TWO_CONTAINERS = """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: two-containers
+spec:
+
+  restartPolicy: Never
+
+  volumes:
+  - name: shared-data
+    emptyDir: {}
+
+  containers:
+
+  - name: nginx-container
+    image: nginx
+    volumeMounts:
+    - name: shared-data
+      mountPath: /usr/share/nginx/html
+
+  - name: debian-container
+    image: debian
+    volumeMounts:
+    - name: shared-data
+      mountPath: /pod-data
+    command: ["/bin/sh"]
+    args: ["-c", "echo Hello from the debian container > /pod-data/index.html"]
+"""
 
 
 # -- the cluster network -------------------------------------------------------------------------
