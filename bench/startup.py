@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import threading
 import time
@@ -67,8 +68,9 @@ class StartupWatch:
         pass
 
 
-def spec_for(root: Path, nodes: int) -> ClusterSpec:
+def spec_for(root: Path, nodes: int, sandbox: bool = True) -> ClusterSpec:
     return ClusterSpec(
+        pod_sandbox=sandbox,
         data_dir=root,
         nodes=nodes,
         api_port=free_port_pair(),
@@ -93,9 +95,9 @@ def measure_up(runs: int, nodes: int) -> list[float]:
     return times
 
 
-def measure_pods(replicas: int, nodes: int, image: str) -> dict[str, Any]:
+def measure_pods(replicas: int, nodes: int, image: str, sandbox: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kemu-bench-") as tmp:
-        cluster = LocalCluster(spec_for(Path(tmp), nodes))
+        cluster = LocalCluster(spec_for(Path(tmp), nodes, sandbox))
         try:
             cluster.start(timeout=30)
             with Client(cluster.spec.server) as client:
@@ -132,6 +134,7 @@ def measure_pods(replicas: int, nodes: int, image: str) -> dict[str, Any]:
     return {
         "replicas": replicas,
         "image": image,
+        "pod_sandbox": sandbox and os.geteuid() == 0,
         "all_ready_s": round(total, 3),
         "pod_startup_s": {"p50": pct(lat, 50), "p90": pct(lat, 90), "p99": pct(lat, 99), "max": round(max(lat), 4)},
         "pods_per_node": per_node,
@@ -144,6 +147,8 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--up-runs", type=int, default=5)
     ap.add_argument("--image", default="registry.k8s.io/pause:3.9")
+    ap.add_argument("--compare-sandbox", action="store_true",
+                    help="also start the pods without pod sandboxes (what a sandbox costs per pod)")
     args = ap.parse_args()
     log.configure("bench", level="warning")
     up = measure_up(args.up_runs, args.nodes)
@@ -153,6 +158,8 @@ def main() -> None:
         "nodes": args.nodes,
         "kemu_up_to_ready_s": {"runs": len(up), "p50": pct(up, 50), "max": round(max(up), 3), "target": 2.0},
         "pods": pods,
+        **({"pods_without_sandbox": measure_pods(args.replicas, args.nodes, args.image, sandbox=False)}
+           if args.compare_sandbox else {}),
         "pod_startup_target_p99_s": 5.0,
     }
     print(json.dumps(out, indent=2))
