@@ -248,6 +248,21 @@ class TestHttpFrontDoor:
         assert code == 201, obj
         assert client.get("ConfigMap", "yk", "default")["metadata"]["labels"] == {"1": "one", "2.5": "half", "false": "no"}
 
+    @pytest.mark.parametrize(("extra", "code"), [
+        ('"": "x"', 201),  # the empty key is an unknown field, dropped with a warning
+        ('"a[x": 1', 400),  # a key that looks like a field path's index: refused as unknown
+        ('"b[]": 1', 400),
+    ])
+    def test_odd_unknown_top_level_keys_are_not_500(self, door: Any, extra: str, code: int) -> None:
+        """Unknown keys that do not parse back as field paths (found by the fuzz suite:
+        IndexError and ValueError in dropping them) are dropped or refused, never a 500."""
+        body = ('{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", '
+                '"metadata": {"name": "odd-%d"}, %s}' % (len(extra), extra)).encode()
+        answer, _, obj = http(door, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", body)
+        assert answer == code, obj
+        if code == 201:
+            assert "" not in obj
+
     def test_huge_limit_is_400(self, door: Any) -> None:
         """``limit`` beyond int64 is the apiserver's ParseInt error, not an OverflowError."""
         code, _, status = http(door, "GET", "/api/v1/pods?limit=99999999999999999999999")
