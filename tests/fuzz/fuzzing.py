@@ -76,7 +76,7 @@ class RawSocket:
 
 def assert_status_reply(code: int, body: Any, *, context: Any = None) -> None:
     """Any reply is below 500; an error reply is a Kubernetes ``Status`` with its code."""
-    assert code < 500, f"{code}: {body!r:.2000}\nrequest: {context!r:.2000}"
+    assert code < 500, f"{code}: {body!r:.600}\nrequest: {context!r:.600}"
     if code >= 400:
         assert isinstance(body, dict) and body.get("kind") == "Status", f"{code}: {body!r:.500}"
         assert body.get("code") == code and body.get("status") == "Failure", body

@@ -36,6 +36,7 @@ from kemu.api.kinds import KINDS
 
 __all__ = [
     "Encoding",
+    "mostly",
     "NAMES",
     "NAMESPACES",
     "hostile_scalars",
@@ -283,7 +284,7 @@ def objects(draw: st.DrawFn, kind: str | None = None, encoding: Encoding = "msgp
         if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
             obj["metadata"] = {**(obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}), "name": "seed"}
     result = draw(_mutated(obj, encoding))
-    return draw(_mostly(st.just(result), _hostile_any(encoding), 8))
+    return draw(mostly(st.just(result), _hostile_any(encoding), 8))
 
 
 @st.composite
@@ -332,7 +333,7 @@ def field_selectors() -> st.SearchStrategy[str]:
     ) | st.text(max_size=20)
 
 
-def _mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any], odds: int = 5) -> st.SearchStrategy[Any]:
+def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any], odds: int = 5) -> st.SearchStrategy[Any]:
     """``good`` most of the time, ``bad`` about once in ``odds`` draws (a
     request wrong everywhere at once fails its first check and tests nothing
     behind it)."""
@@ -365,7 +366,7 @@ def request_opts(encoding: Encoding = "msgpack") -> st.SearchStrategy[Obj]:
         "nope": anything,
     }
     return st.lists(st.sampled_from(sorted(options)), max_size=3, unique=True).flatmap(
-        lambda keys: st.fixed_dictionaries({k: _mostly(options[k], anything) for k in keys})
+        lambda keys: st.fixed_dictionaries({k: mostly(options[k], anything) for k in keys})
     )
 
 
@@ -374,14 +375,14 @@ def requests(draw: st.DrawFn, encoding: Encoding = "msgpack") -> Obj:
     """One request for the request socket, without ``v`` and ``id``: an
     operation of :data:`kemu.wire.OPS` (or not), a kind (or not), and a body
     and options shaped for the operation, bent as the module doc says."""
-    op = draw(_mostly(st.sampled_from(sorted(wire.OPS)), st.sampled_from(["nuke", "", "PATCH"]) | hostile_scalars(encoding), 10))
+    op = draw(mostly(st.sampled_from(sorted(wire.OPS)), st.sampled_from(["nuke", "", "PATCH"]) | hostile_scalars(encoding), 10))
     kind = draw(st.sampled_from(sorted(KINDS)))
     namespaced = KINDS[kind].namespaced
     request: Obj = {
         "op": op,
-        "kind": draw(_mostly(st.just(kind), st.sampled_from(["Nope", "pods", ""]) | hostile_scalars(encoding), 10)),
-        "ns": draw(_mostly(st.sampled_from(NAMESPACES) if namespaced else st.none(), hostile_scalars(encoding), 8)),
-        "name": draw(_mostly(st.sampled_from(NAMES), hostile_scalars(encoding), 8)),
+        "kind": draw(mostly(st.just(kind), st.sampled_from(["Nope", "pods", ""]) | hostile_scalars(encoding), 10)),
+        "ns": draw(mostly(st.sampled_from(NAMESPACES) if namespaced else st.none(), hostile_scalars(encoding), 8)),
+        "name": draw(mostly(st.sampled_from(NAMES), hostile_scalars(encoding), 8)),
     }
     opts = draw(request_opts(encoding))
     if op in ("create", "update", "update_status"):

@@ -18,7 +18,7 @@ import msgpack
 import pytest
 import strategies as fs
 from fuzzing import RawSocket, assert_good_client_served, assert_status_reply, assert_stored_objects_valid
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from kemu.api.kinds import KINDS
@@ -31,7 +31,7 @@ FUZZ = settings(
     max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-    derandomize=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no explain: it reruns slow failures
 )
 
 
