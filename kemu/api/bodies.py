@@ -17,7 +17,10 @@ decoded body:
 - numbers are what the apiserver's JSON decoding gives a Go struct: integers
   within int64 (a bigger one travels neither into an ``int64`` field nor
   through msgpack, whose encoder raised OverflowError: a 500), floats finite
-  (``NaN`` and ``Infinity``, which Python's ``json`` reads, are no JSON).
+  (``NaN`` and ``Infinity``, which Python's ``json`` reads, are no JSON);
+- strings (keys too) are Unicode that UTF-8 can carry: a lone surrogate, which
+  a ``\\ud83e`` escape gives in JSON and YAML, cannot be encoded onto the
+  wire or into the store.
 
 The walk is iterative (no recursion to overflow) and costs about 10 µs for a
 typical pod.
@@ -52,6 +55,17 @@ def _number_problem(value: Any) -> str | None:
     return None
 
 
+def _text_problem(value: str) -> str | None:
+    """What is wrong with a string as UTF-8 text, or None (ASCII is checked in C, fast)."""
+    if value.isascii():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"invalid UTF-8 in string: {exc.reason} at position {exc.start}"
+    return None
+
+
 def _path(parts: list[str | int]) -> str:
     out = ""
     for part in parts:
@@ -79,15 +93,21 @@ def body_problem(value: Any, *, max_depth: int = MAX_DEPTH) -> str | None:
             for key, child in item.items():
                 if type(key) is not str:
                     return f"{_path(path)}: map keys must be strings, got {type(key).__name__} {key!r:.40}"
+                if problem := _text_problem(key):
+                    return f"{_path(path)}: map key {problem}"
                 if type(child) in _CONTAINERS:
                     stack.append((child, [*path, key]))
                 elif type(child) in _NUMBERS and (problem := _number_problem(child)):
+                    return f"{_path([*path, key])}: {problem}"
+                elif type(child) is str and (problem := _text_problem(child)):
                     return f"{_path([*path, key])}: {problem}"
         elif type(item) is list:
             for index, child in enumerate(item):
                 if type(child) in _CONTAINERS:
                     stack.append((child, [*path, index]))
                 elif type(child) in _NUMBERS and (problem := _number_problem(child)):
+                    return f"{_path([*path, index])}: {problem}"
+                elif type(child) is str and (problem := _text_problem(child)):
                     return f"{_path([*path, index])}: {problem}"
         elif problem := _number_problem(item):  # the body itself is a number
             return f"{_path(path)}: {problem}"

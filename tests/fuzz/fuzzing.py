@@ -8,6 +8,7 @@ input are in :mod:`strategies`.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -21,7 +22,7 @@ from kemu.api.kinds import KINDS
 from kemu.api.validation import validate
 from kemu.client import Client
 
-__all__ = ["RawSocket", "STORED_KINDS", "assert_status_reply", "assert_stored_objects_valid", "assert_good_client_served"]
+__all__ = ["examples", "RawSocket", "STORED_KINDS", "assert_status_reply", "assert_stored_objects_valid", "assert_good_client_served"]
 
 Obj = dict[str, Any]
 
@@ -29,6 +30,16 @@ REPLY_TIMEOUT = 15.0
 """How long any reply may take: generous (a 2 MiB body through validation on
 a busy 2-core machine), but a hang fails the example instead of the suite's
 timeout."""
+
+EXAMPLES_SCALE = float(os.environ.get("KEMU_FUZZ_SCALE", "1"))
+"""Multiplies every fuzz test's ``max_examples``: CI runs the modest default
+(about a minute in all); ``KEMU_FUZZ_SCALE=20`` is a longer hunt."""
+
+
+def examples(n: int) -> int:
+    """``n`` examples, scaled by :data:`EXAMPLES_SCALE`."""
+    return max(1, round(n * EXAMPLES_SCALE))
+
 
 STORED_KINDS = tuple(k for k, info in sorted(KINDS.items()) if info.verbs is None)
 """The kinds the apiserver stores (the review kinds are only created, never kept)."""

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import pytest
 import strategies as fs
 import yaml
-from fuzzing import REPLY_TIMEOUT, assert_good_client_served, assert_status_reply, assert_stored_objects_valid
+from fuzzing import examples, REPLY_TIMEOUT, assert_good_client_served, assert_status_reply, assert_stored_objects_valid
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.timeout(150)
 TOKEN = "fuzz-token"
 
 FUZZ = settings(
-    max_examples=120,
+    max_examples=examples(120),
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no explain: it reruns slow failures
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],

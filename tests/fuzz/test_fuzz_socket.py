@@ -17,7 +17,7 @@ from typing import Any
 import msgpack
 import pytest
 import strategies as fs
-from fuzzing import RawSocket, assert_good_client_served, assert_status_reply, assert_stored_objects_valid
+from fuzzing import examples, RawSocket, assert_good_client_served, assert_status_reply, assert_stored_objects_valid
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +28,7 @@ from kemu.testing import ApiServerProcess
 pytestmark = pytest.mark.timeout(120)
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no explain: it reruns slow failures
@@ -108,7 +108,7 @@ class TestRequestSocketFuzz:
         reply = raw.reply(raw.send(request))
         _check_after(raw, good, request, reply)
 
-    @settings(FUZZ, max_examples=100)
+    @settings(FUZZ, max_examples=examples(100))
     @given(frame=st.one_of(
         st.binary(max_size=64),
         fs.requests().map(lambda r: msgpack.packb({"v": 1, "id": 0, **r}, use_bin_type=True)).map(
