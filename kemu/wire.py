@@ -29,6 +29,7 @@ frame is decoded by :func:`unpack`, which bounds sizes and raises
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ __all__ = [
     "node_topic",
     "topic_bytes",
     "decode_watch",
+    "EVENT_TYPES",
     "make_socket",
 ]
 
@@ -272,38 +274,80 @@ def topic_bytes(topic: str) -> bytes:
     return topic.encode() + b"\x00"
 
 
+EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+"""The ``type`` of a :class:`WatchEvent`, as in a Kubernetes watch."""
+
+
+def _seqs(value: Any) -> dict[str, int]:
+    """A heartbeat's ``seqs``: topic names to non-negative ints, nothing else
+    (``{"Pod": None}`` or ``{1: 2}`` is garbage, not a sequence)."""
+    if not isinstance(value, dict):
+        raise WireError("heartbeat without seqs")
+    for topic, seq in value.items():
+        if not isinstance(topic, str):
+            raise WireError(f"heartbeat seqs keys must be topic names, got {type(topic).__name__}")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise WireError(f"heartbeat seq of topic {topic!r:.60} must be a non-negative int, got {seq!r:.40}")
+    return value
+
+
+def _event_object(value: Any) -> dict[str, Any]:
+    """An event's ``object``: a map whose metadata names it (an informer files
+    it under ``namespace/name``)."""
+    if not isinstance(value, dict):
+        raise WireError("event without an object")
+    meta = value.get("metadata")
+    if not isinstance(meta, dict):
+        raise WireError("event object without metadata")
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not isinstance(name, str) or not name:
+        raise WireError("event object without metadata.name")
+    if namespace is not None and not isinstance(namespace, str):
+        raise WireError(f"event object's metadata.namespace must be str, got {type(namespace).__name__}")
+    return value
+
+
 def decode_watch(frames: list[bytes]) -> tuple[str, WatchEvent | Heartbeat]:
-    """Parse a PUB message into ``(topic, message)``; :class:`WireError` on garbage."""
+    """Parse a PUB message into ``(topic, message)``; :class:`WireError` on
+    garbage, whatever the types inside (a subscriber must never die of a
+    frame, so no other exception leaves)."""
     if len(frames) != 2:
         raise WireError(f"a watch message has 2 frames, got {len(frames)}")
-    topic = frames[0].rstrip(b"\x00").decode(errors="replace")
+    topic = bytes(frames[0]).rstrip(b"\x00").decode(errors="replace")
     payload = unpack(frames[1])
     if not isinstance(payload, dict):
         raise WireError("a watch message must be a map")
     mtype = payload.get("t")
     if mtype == "heartbeat":
-        seqs = payload.get("seqs")
-        if not isinstance(seqs, dict):
-            raise WireError("heartbeat without seqs")
+        interval = float(_expect(payload, "interval", (int, float)))
+        if not math.isfinite(interval) or interval <= 0:
+            raise WireError(f"heartbeat interval must be a positive number of seconds, got {interval!r}")
         return topic, Heartbeat(
             epoch=_expect(payload, "epoch", str),
-            rv=_expect(payload, "rv", int),
-            seqs={str(k): int(v) for k, v in seqs.items()},
-            interval=float(_expect(payload, "interval", (int, float))),
+            rv=_nonnegative(payload, "rv"),
+            seqs=_seqs(payload.get("seqs")),
+            interval=interval,
         )
     if mtype == "event":
-        obj = payload.get("object")
-        if not isinstance(obj, dict):
-            raise WireError("event without an object")
+        etype = _expect(payload, "type", str)
+        if etype not in EVENT_TYPES:
+            raise WireError(f"unknown watch event type {etype!r:.40}")
         return topic, WatchEvent(
-            type=_expect(payload, "type", str),
+            type=etype,
             kind=_expect(payload, "kind", str),
-            object=obj,
-            rv=_expect(payload, "rv", int),
-            seq=_expect(payload, "seq", int),
+            object=_event_object(payload.get("object")),
+            rv=_nonnegative(payload, "rv"),
+            seq=_nonnegative(payload, "seq"),
             epoch=_expect(payload, "epoch", str),
         )
-    raise WireError(f"unknown watch message type {mtype!r}")
+    raise WireError(f"unknown watch message type {mtype!r:.40}")
+
+
+def _nonnegative(payload: dict[Any, Any], key: str) -> int:
+    value: int = _expect(payload, key, int)
+    if value < 0:
+        raise WireError(f"field {key!r} must be non-negative, got {value}")
+    return value
 
 
 def make_socket(ctx: zmq.Context, kind: int, *, hwm: int = 100_000) -> zmq.Socket:

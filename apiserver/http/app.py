@@ -319,7 +319,11 @@ def _drop_path(obj: Any, path: str) -> None:
         if name:
             steps.append(name)
         for index in rest.rstrip("]").split("][") if rest else []:
+            if not index.isdigit():  # a key with "[" in it: left in place, for validation to refuse
+                return
             steps.append(int(index))
+    if not steps:  # the empty key "" at the top
+        steps = [path]
     for step in steps[:-1]:
         try:
             obj = obj[step]

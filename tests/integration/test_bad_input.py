@@ -110,6 +110,15 @@ class TestRequestSocket:
         reply = raw.call({"op": "create", "kind": "ConfigMap", "ns": "default", "body": body})
         assert reply.code == 400 and f"metadata.{where}" in reply.body["message"]
 
+    @pytest.mark.parametrize("value", [2**63, 2**64 - 1, float("nan"), float("inf")])
+    def test_numbers_json_cannot_carry_are_refused(self, raw: RawSocket, client: Client, value: Any) -> None:
+        """An integer beyond int64 or a non-finite float (msgpack carries both) is a 400 naming the field."""
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "num", "labels": {"a": "b"}},
+                "data": {"a": "1"}, "extra": [value]}
+        reply = raw.call({"op": "create", "kind": "ConfigMap", "ns": "default", "body": body})
+        assert reply.code == 400 and reply.body["message"].startswith("extra[0]: "), reply.body
+        assert all(o["metadata"]["name"] != "num" for o in client.list("ConfigMap", "default")["items"])
+
     def test_strategic_patch_of_the_wrong_shape_is_400(self, raw: RawSocket, client: Client) -> None:
         """``{"metadata": [1, 2]}`` as a strategic patch is a 400, and the object is unchanged."""
         client.create(cm("p", a="1"))
@@ -247,6 +256,65 @@ class TestHttpFrontDoor:
                             content_type="application/yaml")
         assert code == 201, obj
         assert client.get("ConfigMap", "yk", "default")["metadata"]["labels"] == {"1": "one", "2.5": "half", "false": "no"}
+
+    @pytest.mark.parametrize(("extra", "code"), [
+        ('"": "x"', 201),  # the empty key is an unknown field, dropped with a warning
+        ('"a[x": 1', 400),  # a key that looks like a field path's index: refused as unknown
+        ('"b[]": 1', 400),
+    ])
+    def test_odd_unknown_top_level_keys_are_not_500(self, door: Any, extra: str, code: int) -> None:
+        """Unknown keys that do not parse back as field paths (found by the fuzz suite:
+        IndexError and ValueError in dropping them) are dropped or refused, never a 500."""
+        body = ('{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", '
+                '"metadata": {"name": "odd-%d"}, %s}' % (len(extra), extra)).encode()
+        answer, _, obj = http(door, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", body)
+        assert answer == code, obj
+        if code == 201:
+            assert "" not in obj
+
+    @pytest.mark.parametrize(("method", "path", "content_type", "body"), [
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/json",
+         b'{"metadata": {"name": "n"}, "data": {"a": 18446744073709551616}}'),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/yaml",
+         b"metadata: {name: n}\ndata: {a: -9223372036854775809}\n"),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/json",
+         b'{"metadata": {"name": "n"}, "data": {"a": NaN}}'),
+        ("PATCH", "/api/v1/namespaces/default/configmaps/n", "application/strategic-merge-patch+json",
+         b'{"data": {"a": 18446744073709551616}}'),
+        ("PATCH", "/api/v1/namespaces/default/configmaps/n", "application/json-patch+json",
+         b'[{"op": "add", "path": "/data/a", "value": 18446744073709551616}]'),
+    ])
+    def test_numbers_beyond_int64_are_400(self, door: Any, method: str, path: str, content_type: str,
+                                          body: bytes) -> None:
+        """A number no Go int64 holds (found by the fuzz suite: OverflowError in the
+        wire's pack, a 500), or NaN, is a 400 Status naming the field."""
+        code, _, status = http(door, method, path, body, content_type=content_type)
+        assert (code, status["reason"]) == (400, "BadRequest"), status
+        assert "data.a: " in status["message"] or "value: " in status["message"], status
+
+    @pytest.mark.parametrize(("method", "path", "content_type", "body"), [
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/json",
+         b'{"metadata": {"name": "s"}, "data": {"a": "\\ud83e"}}'),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/yaml",
+         b'metadata: {name: s}\ndata: {a: "\\ud83e\\udd80"}\n'),
+        ("POST", "/api/v1/namespaces/default/configmaps", "application/json",
+         b'{"metadata": {"name": "s"}, "data": {"\\udd80": "x"}}'),
+        ("PATCH", "/api/v1/namespaces/default/configmaps/s", "application/apply-patch+yaml",
+         b'{"data": {"a": "\\ud83e\\udd80"}}'),
+    ])
+    def test_lone_surrogates_are_400(self, door: Any, method: str, path: str, content_type: str, body: bytes) -> None:
+        """A ``\ud83e`` escape that makes no character (found by the fuzz suite: YAML reads a
+        pair as two lone surrogates, UnicodeEncodeError on the wire, a 500) is a 400 naming the field."""
+        code, _, status = http(door, method, path, body, content_type=content_type)
+        assert (code, status["reason"]) == (400, "BadRequest"), status
+        assert status["message"].startswith("data") and "invalid UTF-8" in status["message"], status
+
+    def test_a_surrogate_pair_in_json_is_one_character(self, door: Any, client: Client) -> None:
+        """A JSON escape pair is the character it spells, as in Go's decoder."""
+        body = b'{"metadata": {"name": "pair"}, "data": {"a": "\\ud83e\\udd80"}}'
+        code, _, obj = http(door, "POST", "/api/v1/namespaces/default/configmaps", body)
+        assert code == 201, obj
+        assert client.get("ConfigMap", "pair", "default")["data"] == {"a": "\U0001f980"}
 
     def test_huge_limit_is_400(self, door: Any) -> None:
         """``limit`` beyond int64 is the apiserver's ParseInt error, not an OverflowError."""

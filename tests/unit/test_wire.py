@@ -77,3 +77,53 @@ class TestWatch:
             wire.decode_watch(frames)
         except wire.WireError:
             pass
+
+    def test_heartbeat_round_trip(self) -> None:
+        """A heartbeat survives the wire with its per-topic sequences."""
+        beat = wire.Heartbeat("e", 7, {"Pod": 3, "Pod@node-1": 1}, 0.5)
+        assert wire.decode_watch([wire.HEARTBEAT_TOPIC, beat.encode()]) == ("\x00heartbeat", beat)
+
+    @pytest.mark.parametrize("change", [
+        {"seqs": {"Pod": None}},  # issue 20: TypeError in int(None)
+        {"seqs": {"Pod": "x"}},  # ValueError in int("x")
+        {"seqs": {"Pod": float("inf")}},  # OverflowError in int(inf)
+        {"seqs": {"Pod": float("nan")}},
+        {"seqs": {"Pod": [1]}},
+        {"seqs": {"Pod": True}},
+        {"seqs": {"Pod": -1}},
+        {"seqs": {b"Pod": 1}},  # str(b"Pod") would be the topic "b'Pod'"
+        {"seqs": {None: 1}},
+        {"seqs": [("Pod", 1)]},
+        {"interval": float("nan")},
+        {"interval": float("inf")},
+        {"interval": 0},
+        {"interval": True},
+        {"rv": -5},
+        {"rv": None},
+        {"epoch": 1},
+    ])
+    def test_heartbeats_of_the_wrong_types_are_wire_errors(self, change: dict) -> None:
+        """A heartbeat with a wrong type anywhere is a WireError, never a TypeError."""
+        payload = {"t": "heartbeat", "epoch": "e", "rv": 1, "seqs": {"Pod": 1}, "interval": 0.5, **change}
+        with pytest.raises(wire.WireError):
+            wire.decode_watch([wire.HEARTBEAT_TOPIC, msgpack.packb(payload, use_bin_type=True)])
+
+    @pytest.mark.parametrize("change", [
+        {"type": "BOOKMARKED"},
+        {"type": None},
+        {"object": {"spec": {}}},  # an informer files objects by metadata.name
+        {"object": {"metadata": [1]}},
+        {"object": {"metadata": {"name": 5}}},
+        {"object": {"metadata": {"name": ""}}},
+        {"object": {"metadata": {"name": "a", "namespace": 3}}},
+        {"seq": -1},
+        {"seq": 1.5},
+        {"rv": True},
+        {"kind": b"Pod"},
+    ])
+    def test_events_of_the_wrong_types_are_wire_errors(self, change: dict) -> None:
+        """An event whose fields an informer could not use is a WireError."""
+        payload = {"t": "event", "type": "ADDED", "kind": "Pod", "object": {"metadata": {"name": "a"}},
+                   "rv": 5, "seq": 1, "epoch": "e", **change}
+        with pytest.raises(wire.WireError):
+            wire.decode_watch([wire.topic_bytes("Pod"), msgpack.packb(payload, use_bin_type=True)])
