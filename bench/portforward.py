@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,11 +45,6 @@ spec:
     ports: [{containerPort: 8080}]
 """
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _one(host: str, port: int, path: str) -> bool:
@@ -100,12 +94,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run(requests: int, levels: list[int]) -> dict[str, Any]:
-    from kemu.testing import running_cluster
+    from kemu.testing import free_port, running_cluster
 
     out: dict[str, Any] = {"config": {"requests": requests, "concurrency": levels},
                            "machine": {"cpus": os.cpu_count()}}
     with tempfile.TemporaryDirectory(prefix="kemu-bench-pf-") as d, \
-            running_cluster(Path(d), nodes=1, with_http=True, http_port=_free_port(), with_dns=False,
+            running_cluster(Path(d), nodes=1, with_http=True, http_port=free_port(), with_dns=False,
                             log_level="warning") as cluster:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d, "KUBECONFIG": str(cluster.kubeconfig),
                "KUBECACHEDIR": str(Path(d) / "kube-cache")}

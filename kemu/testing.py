@@ -95,6 +95,24 @@ def descendants(pid: int) -> set[int]:
     return out
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the HTTP front door's, a proxy's)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kubectl_env(root: Path, kubeconfig: Path | str, cache: str = "kube-cache") -> dict[str, str]:
+    """The environment a test runs the real kubectl in: the cluster's own
+    kubeconfig, ``HOME`` and discovery cache under ``root`` (never the user's)."""
+    import os
+
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root), "KUBECONFIG": str(kubeconfig),
+            "KUBECACHEDIR": str(root / cache)}
+
+
 def free_port_pair() -> int:
     """A TCP port ``p`` on 127.0.0.1 such that ``p`` and ``p + 1`` are free
     (the apiserver's request and watch ports)."""

@@ -24,7 +24,7 @@ import yaml
 
 from apiserver.http.testing import HttpFrontDoor, self_signed_certificate
 from kemu.client import Client
-from kemu.testing import ApiServerProcess
+from kemu.testing import ApiServerProcess, kubectl_env
 
 KUBECTL = "/usr/bin/kubectl"
 
@@ -88,12 +88,7 @@ def cluster() -> Iterator[Cluster]:
         try:
             server.start()
             door.start()
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(root),
-                "KUBECONFIG": str(door.write_kubeconfig(root / "kubeconfig")),
-                "KUBECACHEDIR": str(root / "kube-cache"),
-            }
+            env = kubectl_env(root, door.write_kubeconfig(root / "kubeconfig"))
             with Client(server.address, timeout=10.0) as client:
                 yield Cluster(root, env, client, door)
         finally:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import select
-import socket
 import subprocess
 import tempfile
 import time
@@ -34,7 +33,7 @@ import pytest
 
 from kemu.client import Client
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, kubectl_env, running_cluster
 
 kubernetes = pytest.importorskip("kubernetes", reason="the official client is in the test extra: pip install -e '.[test]'")
 
@@ -85,11 +84,6 @@ spec:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @dataclass
 class Cluster:
@@ -107,14 +101,9 @@ def cluster() -> Iterator[Cluster]:
         root = Path(d)
         spec = {"node_ip_prefix": "127.0.13", "cluster_cidr": POD_CIDR_PREFIX + "0.0/16",
                 "service_cidr": "127.113.0.0/16", "with_dns": False, "log_level": "info"}
-        with running_cluster(root, nodes=len(NODES), with_http=True, http_port=_free_port(), **spec) as local:
+        with running_cluster(root, nodes=len(NODES), with_http=True, http_port=free_port(), **spec) as local:
             assert local.kubeconfig is not None
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(root),
-                "KUBECONFIG": str(local.kubeconfig),
-                "KUBECACHEDIR": str(root / "kube-cache"),
-            }
+            env = kubectl_env(root, local.kubeconfig)
             api = k8s_config.new_client_from_config(config_file=str(local.kubeconfig))
             with Client(local.spec.server, timeout=10.0) as client, api:
                 yield Cluster(root, env, client, api)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, kubectl_env, running_cluster
 
 kubernetes = pytest.importorskip("kubernetes", reason="the official client is in the test extra: pip install -e '.[test]'")
 
@@ -79,11 +78,6 @@ spec:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 class Kubectl:
     def __init__(self, env: dict[str, str], kubeconfig: Path, cluster: Any = None):
@@ -116,12 +110,10 @@ class Kubectl:
 def kubectl() -> Iterator[Kubectl]:
     with tempfile.TemporaryDirectory(prefix="kemu-") as d:
         root = Path(d)
-        with running_cluster(root, nodes=3, with_http=True, http_port=_free_port(), with_dns=False,
+        with running_cluster(root, nodes=3, with_http=True, http_port=free_port(), with_dns=False,
                              log_level="info", **RANGES) as local:
             assert local.kubeconfig is not None
-            yield Kubectl({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
-                           "KUBECONFIG": str(local.kubeconfig), "KUBECACHEDIR": str(root / "kube-cache")},
-                          Path(local.kubeconfig), local)
+            yield Kubectl(kubectl_env(root, local.kubeconfig), Path(local.kubeconfig), local)
 
 
 def _rolled_out(kubectl: Kubectl, namespace: str) -> None:

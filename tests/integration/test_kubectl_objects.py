@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ import pytest
 
 from kemu.client import Client
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, kubectl_env, running_cluster
 
 kubernetes = pytest.importorskip("kubernetes", reason="the official client is in the test extra: pip install -e '.[test]'")
 
@@ -49,11 +48,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @dataclass
 class Cluster:
@@ -67,14 +61,9 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     with tempfile.TemporaryDirectory(prefix="kemu-") as d:
         root = Path(d)
-        with running_cluster(root, nodes=1, with_http=True, http_port=_free_port(), with_dns=False, log_level="info") as local:
+        with running_cluster(root, nodes=1, with_http=True, http_port=free_port(), with_dns=False, log_level="info") as local:
             assert local.kubeconfig is not None
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(root),
-                "KUBECONFIG": str(local.kubeconfig),
-                "KUBECACHEDIR": str(root / "kube-cache"),
-            }
+            env = kubectl_env(root, local.kubeconfig)
             api = k8s_config.new_client_from_config(config_file=str(local.kubeconfig))
             with Client(local.spec.server, timeout=10.0) as client, api:
                 yield Cluster(root, env, client, api)

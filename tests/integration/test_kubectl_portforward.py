@@ -33,7 +33,7 @@ import pytest
 
 from kemu.client import Client
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, kubectl_env, running_cluster
 
 KUBECTL = "/usr/bin/kubectl"
 
@@ -102,11 +102,6 @@ spec:
 HELLO = re.compile(r"^Hello Kubernetes bootcamp! \| Running on: (\S+) \| v=1\n$")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @dataclass
 class Cluster:
@@ -143,10 +138,9 @@ def cluster() -> Iterator[Cluster]:
     with tempfile.TemporaryDirectory(prefix="kemu-") as d:
         root = Path(d)
         spec = {"with_dns": False, "log_level": "info"}
-        with running_cluster(root, nodes=1, with_http=True, http_port=_free_port(), **spec) as local:
+        with running_cluster(root, nodes=1, with_http=True, http_port=free_port(), **spec) as local:
             assert local.kubeconfig is not None
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
-                   "KUBECONFIG": str(local.kubeconfig), "KUBECACHEDIR": str(root / "kube-cache")}
+            env = kubectl_env(root, local.kubeconfig)
             with Client(local.spec.server, timeout=10.0) as client:
                 client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tour"}})
                 c = Cluster(root, env, client, "tour")

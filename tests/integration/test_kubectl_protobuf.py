@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -35,7 +34,7 @@ from aiohttp import ClientSession, web
 from kemu.api import protobuf as pb
 from kemu.kubeconfig import write_kubeconfig
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, kubectl_env, running_cluster
 
 KUBECTL = "/usr/bin/kubectl"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -45,11 +44,6 @@ pytestmark = [
     pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason=f"the real kubectl is not installed at {KUBECTL}"),
 ]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -99,7 +93,7 @@ class AcceptNarrowingProxy:
             return web.Response(body=payload, status=answer.status, headers=kept)
 
     def start(self) -> AcceptNarrowingProxy:
-        self.port = _free_port()
+        self.port = free_port()
         loop = asyncio.new_event_loop()
         self._loop = loop
         ready = threading.Event()
@@ -168,18 +162,17 @@ def cluster() -> Iterator[Cluster]:
     with tempfile.TemporaryDirectory(prefix="kemu-") as d:
         root = Path(d)
         spec = {"with_dns": False, "log_level": "info"}
-        with running_cluster(root, nodes=3, with_http=True, http_port=_free_port(), **spec) as local:
+        with running_cluster(root, nodes=3, with_http=True, http_port=free_port(), **spec) as local:
             assert local.kubeconfig is not None
             tls = local.state.spec["tls"]
             url = f"https://127.0.0.1:{local.spec.http_port}"
-            base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root)}
-            env = {**base, "KUBECONFIG": str(local.kubeconfig), "KUBECACHEDIR": str(root / "kube-cache")}
+            env = kubectl_env(root, local.kubeconfig)
             token = Path(tls["token_file"]).read_text().strip()
             proxy = AcceptNarrowingProxy(url, token, tls["cert"]).start()
             try:
                 proxy_config = write_kubeconfig(root / "proxy-kubeconfig", f"http://127.0.0.1:{proxy.port}", None,
                                                 cluster_name="proxy")
-                proxy_env = {**base, "KUBECONFIG": str(proxy_config), "KUBECACHEDIR": str(root / "proxy-cache")}
+                proxy_env = kubectl_env(root, proxy_config, cache="proxy-cache")
                 yield Cluster(root, env, url, token, tls["cert"], proxy, proxy_env)
             finally:
                 proxy.stop()

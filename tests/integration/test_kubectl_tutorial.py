@@ -19,7 +19,6 @@ import os
 import pty
 import re
 import select
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, kubectl_env, running_cluster
 
 KUBECTL = "/usr/bin/kubectl"
 NODE_PREFIX = "127.0.17"
@@ -44,11 +43,6 @@ pytestmark = [
 
 BOOTCAMP = re.compile(r"^Hello Kubernetes bootcamp! \| Running on: (kubernetes-bootcamp-[a-z0-9]+-[a-z0-9]+) \| v=(\d)$")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -110,10 +104,9 @@ def kubectl() -> Iterator[Tutorial]:
         root = Path(d)
         spec = {"node_ip_prefix": NODE_PREFIX, "cluster_cidr": "127.217.0.0/16", "service_cidr": "127.117.0.0/16",
                 "with_dns": False, "log_level": "info"}
-        with running_cluster(root, nodes=3, with_http=True, http_port=_free_port(), **spec) as local:
+        with running_cluster(root, nodes=3, with_http=True, http_port=free_port(), **spec) as local:
             assert local.kubeconfig is not None
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
-                   "KUBECONFIG": str(local.kubeconfig), "KUBECACHEDIR": str(root / "kube-cache"), "TERM": "dumb"}
+            env = {**kubectl_env(root, local.kubeconfig), "TERM": "dumb"}
             yield Tutorial(env)
 
 
@@ -126,7 +119,7 @@ class KubectlProxy:
     """``kubectl proxy --port=N`` in the background, stopped at the end."""
 
     def __init__(self, tutorial: Tutorial):
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = subprocess.Popen([KUBECTL, "proxy", f"--port={self.port}"], env=tutorial.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

@@ -29,7 +29,7 @@ import yaml
 from kemu.client import Client
 from kemu.launcher import LocalCluster
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, running_cluster
 from kubelet import sandbox
 
 pytestmark = [
@@ -44,7 +44,7 @@ BUSYBOX_SLEEP = {"image": "busybox", "command": ["sh", "-c", "trap 'exit 0' TERM
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
     with tempfile.TemporaryDirectory() as d, running_cluster(Path(d), nodes=2, with_http=True,
-                                                             http_port=_free_port()) as local:
+                                                             http_port=free_port()) as local:
         yield local
 
 
@@ -53,13 +53,6 @@ def client(cluster: LocalCluster) -> Iterator[Client]:
     with Client(cluster.spec.server) as c:
         yield c
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def kexec(cluster: LocalCluster, pod: str, container: str, *argv: str) -> subprocess.CompletedProcess[str]:

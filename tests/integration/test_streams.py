@@ -35,7 +35,7 @@ from kemu.client import Client
 from kemu.kubeletclient import kubelet_address
 from kemu.kubeletstream import MAGIC, SERVER_TYPES, SILENCE, StreamFrame, StreamSpec
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, kubectl_env, running_cluster
 
 kubernetes = pytest.importorskip("kubernetes", reason="the official client is in the test extra: pip install -e '.[test]'")
 
@@ -56,13 +56,6 @@ PROMPT = r"[#$] $"
 could be echoed by the local terminal, not yet in raw mode)."""
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @dataclass
 class Cluster:
@@ -78,14 +71,11 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     with tempfile.TemporaryDirectory(prefix="kemu-") as d:
         root = Path(d)
-        with running_cluster(root, nodes=1, with_http=True, http_port=_free_port(), with_dns=False,
+        with running_cluster(root, nodes=1, with_http=True, http_port=free_port(), with_dns=False,
                              log_level="info") as local:
             assert local.kubeconfig is not None
             env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(root),
-                "KUBECONFIG": str(local.kubeconfig),
-                "KUBECACHEDIR": str(root / "kube-cache"),
+                **kubectl_env(root, local.kubeconfig),
                 "TERM": "xterm",
             }
             api = k8s_config.new_client_from_config(config_file=str(local.kubeconfig))

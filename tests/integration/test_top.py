@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import pytest
 
 from kemu.client import Client
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import free_port, kubectl_env, running_cluster
 
 KUBECTL = "/usr/bin/kubectl"
 
@@ -66,11 +65,6 @@ spec:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @dataclass
 class Cluster:
@@ -97,11 +91,10 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     with tempfile.TemporaryDirectory(prefix="kemu-top-") as d:
         root = Path(d)
-        with running_cluster(root, nodes=2, with_http=True, http_port=_free_port(), with_dns=False,
+        with running_cluster(root, nodes=2, with_http=True, http_port=free_port(), with_dns=False,
                              log_level="info") as local:
             assert local.kubeconfig is not None
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
-                   "KUBECONFIG": str(local.kubeconfig), "KUBECACHEDIR": str(root / "kube-cache")}
+            env = kubectl_env(root, local.kubeconfig)
             with Client(local.spec.server, timeout=10.0) as client:
                 client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "top"}})
             c = Cluster(env, local.spec.server, "top")
