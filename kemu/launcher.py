@@ -245,8 +245,6 @@ class LocalCluster:
         front door's own address."""
         import ipaddress
 
-        from kemu.api import errors
-
         ip = str(ipaddress.ip_network(self.spec.service_cidr).network_address + 1)
         labels = {"component": "apiserver", "provider": "kubernetes"}
         objects: list[dict[str, Any]] = [
@@ -257,12 +255,7 @@ class LocalCluster:
              "subsets": [{"addresses": [{"ip": "127.0.0.1"}],
                           "ports": [{"name": "https", "port": self.spec.http_port, "protocol": "TCP"}]}]},
         ]
-        for obj in objects:
-            try:
-                client.create(obj)
-            except errors.ApiError as exc:
-                if exc.code != 409:  # AlreadyExists: a restarted cluster keeps its own
-                    raise
+        _create_once(client, objects)
 
     def ensure_dns_service(self, client: Client) -> None:
         """Create ``kube-system/kube-dns`` (Service and Endpoints) once.
@@ -273,8 +266,6 @@ class LocalCluster:
         server for the address) and has no selector: its Endpoints, written
         here, name that same address. ``kemu get svc,ep -n kube-system``
         shows where DNS is, as on a real cluster."""
-        from kemu.api import errors
-
         ip = dns_ip(self.spec.service_cidr)
         labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "KubeDNS", "service.kubernetes.io/service-proxy-name": "clusterdns"}
         ports = [{"name": "dns", "port": self.spec.dns_port, "protocol": "UDP"},
@@ -285,12 +276,7 @@ class LocalCluster:
             {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
              "subsets": [{"addresses": [{"ip": ip}], "ports": ports}]},
         ]
-        for obj in objects:
-            try:
-                client.create(obj)
-            except errors.ApiError as exc:
-                if exc.code != 409:  # AlreadyExists: a restarted cluster keeps its own
-                    raise
+        _create_once(client, objects)
 
     # -- starting and stopping -----------------------------------------------------------
 
@@ -375,6 +361,18 @@ class LocalCluster:
             from kubelet.sandbox import remove_fabric
 
             remove_fabric(self.pod_network)
+
+
+def _create_once(client: Client, objects: list[dict[str, Any]]) -> None:
+    """Create the cluster's bootstrap objects; a restarted cluster keeps its own."""
+    from kemu.api import errors
+
+    for obj in objects:
+        try:
+            client.create(obj)
+        except errors.ApiError as exc:
+            if exc.code != 409:  # AlreadyExists
+                raise
 
 
 def stop_pids(pids: dict[str, int], grace: float = 5.0) -> list[str]:

@@ -172,7 +172,7 @@ def container_env(
     if master is not None:
         env.update(service_env([master]))
     if pod.get("spec", {}).get("enableServiceLinks", True):
-        env.update(service_env([s for s in services if not (ns == "default" and s["metadata"]["name"] == "kubernetes")]))
+        env.update(service_env(services))
     for source in container.get("envFrom") or []:
         ref = source.get("configMapRef")
         if ref:

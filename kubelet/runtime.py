@@ -115,6 +115,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -1200,7 +1201,7 @@ class ContainerRuntime:
         files = servers.image_files(spec.server, spec.html_root, str(spec.data.get("version", "")))
         files.update(pod_files)
         return RootFs(root=str(state_dir / "root"), layer=str(state_dir / "layer"), files=files,
-                      binds=_other_file_systems())
+                      binds=list(_other_file_systems()))
 
     # -- launching the shim
 
@@ -1485,6 +1486,7 @@ def _normal_dir(path: str) -> str:
     return os.path.normpath(path if path.startswith("/") else "/" + path)
 
 
+@functools.cache
 def _other_file_systems() -> list[str]:
     """Directories kemu runs containers' programs from (Python, its standard
     library, the kubelet's scripts) that do not live on the file system of

@@ -193,6 +193,11 @@ def _has_link(netns: str, name: str) -> bool:
     return done.returncode == 0
 
 
+def _unplug(netns: str, device: str) -> None:
+    """Delete ``device`` from the fabric; quiet when it is not there."""
+    subprocess.run(["ip", "-n", netns, "link", "del", device], capture_output=True, timeout=_TIMEOUT, check=False)
+
+
 def remove_fabric(name: str) -> None:
     """Remove a fabric (``kemu down``, a test's teardown); quiet when absent."""
     subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=_TIMEOUT, check=False)
@@ -261,8 +266,7 @@ class Sandboxes:
         try:
             self._wait_for_namespace(proc)
             prefix = ipaddress.ip_network(self.fabric.cluster_cidr or node_cidr, strict=False).prefixlen
-            if _has_link(self.fabric.name, device):  # left by a previous kubelet's pod of the same uid
-                _run(["ip", "-n", self.fabric.name, "link", "del", device], what="unplugging a stale pod device")
+            _unplug(self.fabric.name, device)  # a previous kubelet's pod of the same uid may have left it
             _run(["ip", "-n", self.fabric.name, "-batch", "-"], what="plugging the pod into the fabric", stdin=(
                 f"link add {device} type veth peer name eth0 netns {proc.pid}\n"
                 f"link set {device} master {BRIDGE}\n"
@@ -316,8 +320,7 @@ class Sandboxes:
                 self.log.warning("sandbox holder did not exit", pid=sandbox.pid)
         if sandbox.proc is not None and sandbox.proc.stderr is not None:
             sandbox.proc.stderr.close()
-        subprocess.run(["ip", "-n", self.fabric.name, "link", "del", sandbox.device],
-                       capture_output=True, timeout=_TIMEOUT, check=False)
+        _unplug(self.fabric.name, sandbox.device)
         # The IP goes to another pod, with another MAC: forget this one now
         # (the next pod's gratuitous ARP, ``arp_notify``, tells the pods).
         subprocess.run(["ip", "neigh", "del", sandbox.ip, "dev", self.fabric.name],
@@ -374,11 +377,6 @@ def resolv_conf(spec: dict[str, Any], namespace: str, dns: PodDns, host_resolv: 
     """The pod's resolv.conf for its ``dnsPolicy`` (``ClusterFirst`` by
     default; ``Default``: the node's; ``None``: only ``dnsConfig``), with
     ``dnsConfig`` merged as the kubelet merges it."""
-    if host_resolv is None:
-        try:
-            host_resolv = Path("/etc/resolv.conf").read_text()
-        except OSError:
-            host_resolv = ""
     policy = spec.get("dnsPolicy") or "ClusterFirst"
     if policy == "ClusterFirst" and spec.get("hostNetwork"):
         policy = "Default"
@@ -394,6 +392,11 @@ def resolv_conf(spec: dict[str, Any], namespace: str, dns: PodDns, host_resolv: 
         searches = [f"{namespace}.svc.{dns.domain}", f"svc.{dns.domain}", dns.domain]
         options = {"ndots": "5"}
     elif policy == "Default":
+        if host_resolv is None:
+            try:
+                host_resolv = Path("/etc/resolv.conf").read_text()
+            except OSError:
+                host_resolv = ""
         for line in host_resolv.splitlines():
             words = line.split()
             if not words or words[0].startswith(("#", ";")):
