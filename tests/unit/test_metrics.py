@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import doctest
 import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -94,25 +97,29 @@ class _Handle:
         return None
 
 
-def test_summary_rates_this_process(tmp_path: Path) -> None:
-    """A real sample of a real process: this test's own (its session is its pid's only when it leads one,
-    so the fixture container is this process with its start time)."""
-    me = os.getpid()
-    handle = _Handle("kemu://abc", me)
-    rec = SimpleNamespace(uid="u1", namespace="default", name="web", pod={"metadata": {"labels": {"app": "web"}}},
-                          last_seen=None, terminated=False, finished=False, handles={"main": handle})
-    pods = SimpleNamespace(lock=__import__("threading").Lock(), records={"u1": rec})
-    provider = stats.StatsProvider(pods, min_window=0.2)
-    sid = os.getsid(0)
-    handle.pid = sid  # the session this test runs in stands for the container's tree
-    summary = provider.summary("node-1")
-    assert summary["window"].endswith("s") and summary["timestamp"].endswith("Z")
-    assert summary["node"]["name"] == "node-1"
-    [pod] = summary["pods"]
-    assert (pod["namespace"], pod["name"], pod["labels"]) == ("default", "web", {"app": "web"})
-    [container] = pod["containers"]
-    assert container["name"] == "main" and container["workingSetBytes"] > 0
-    assert summary["node"]["workingSetBytes"] >= container["workingSetBytes"]
+def test_summary_rates_a_real_session(tmp_path: Path) -> None:
+    """A real sample of a real process: a child that leads its own session,
+    as a container's main process does (the test's own session may have no
+    leader left, as under CI's shell)."""
+    child = subprocess.Popen([sys.executable, "-c", "x = bytearray(4 << 20); import time; time.sleep(60)"],
+                             start_new_session=True)
+    try:
+        handle = _Handle("kemu://abc", child.pid)
+        rec = SimpleNamespace(uid="u1", namespace="default", name="web", pod={"metadata": {"labels": {"app": "web"}}},
+                              last_seen=None, terminated=False, finished=False, handles={"main": handle})
+        pods = SimpleNamespace(lock=threading.Lock(), records={"u1": rec})
+        provider = stats.StatsProvider(pods, min_window=0.2)
+        summary = provider.summary("node-1")
+        assert summary["window"].endswith("s") and summary["timestamp"].endswith("Z")
+        assert summary["node"]["name"] == "node-1"
+        [pod] = summary["pods"]
+        assert (pod["namespace"], pod["name"], pod["labels"]) == ("default", "web", {"app": "web"})
+        [container] = pod["containers"]
+        assert container["name"] == "main" and container["workingSetBytes"] > 0
+        assert summary["node"]["workingSetBytes"] >= container["workingSetBytes"]
+    finally:
+        child.kill()
+        child.wait(timeout=10)
 
 
 def _node(name: str, cpu: str = "4", memory: str = "8Gi", ready: bool = True) -> dict[str, Any]:
