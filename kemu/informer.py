@@ -25,28 +25,35 @@ client-go's reflector, which is the same idea):
 
 **One hub per process and apiserver.** The informers of a process that share
 a ``zmq.Context`` and an apiserver share one :class:`_Hub`: one SUB socket and
-one thread (client-go's SharedInformerFactory shares watches the same way).
+one socket thread (client-go's SharedInformerFactory shares watches the same way).
 With a socket and a thread per informer, a process with 25 informers decoded
 every message 25 times on 25 threads fighting for the GIL, and watch latency
 grew with the number of informers; the hub decodes each message once and
 hands it to the informers of its topic (heartbeats to all of them).
 
-What runs where:
+What runs where (client-go's split of reflector and processorListener):
 
 - **The hub thread** owns the SUB socket (ZeroMQ sockets are not
-  thread-safe) and does everything an informer did on its own thread:
-  subscribing and unsubscribing, the sequence checks, ``list`` and
-  ``events_since`` (rare; while one runs, messages wait in the socket, so none
-  is lost, and the informers of other topics merely wait), reconnecting on
-  silence, and calling the handlers. Handlers must therefore be quick
-  (controllers only enqueue keys): a slow handler delays every informer of the
-  process. The thread enters through ``_run`` of the informer that created
-  the hub, so a subclass can wrap the whole loop (``bench/api.py`` profiles
-  it that way).
+  thread-safe): subscribing and unsubscribing, decoding each message once,
+  reconnecting on silence, and routing: events to the inbox of each informer
+  of their topic, heartbeats to every inbox, with ``connect`` / ``reset`` /
+  ``arm`` notices in socket order. It never lists and never calls a handler.
+  The thread enters through ``_run`` of the informer that created the hub, so
+  a subclass can wrap the whole loop (``bench/api.py`` profiles it that way).
+- **Each informer's reflector thread** takes its inbox in order and does the
+  Clone pattern's work: the sequence checks, ``events_since``, relists and
+  backoff, and the cache writes. A 60 s relist of one kind delays only that
+  informer (its inbox fills meanwhile; nothing is lost).
+- **Each informer's dispatcher thread** calls the handlers for each cache
+  change in order, and with ``resync_period`` (client-go's resyncPeriod, off
+  by default) calls ``on_update(obj, obj)`` for every cached object each
+  period. A slow handler delays only its own informer's notices; the cache
+  keeps converging meanwhile.
 - **Any thread** may :meth:`Informer.start` or :meth:`Informer.stop`; both
   only queue a request for the hub and wake it through a pipe. The first
   informer of a (context, apiserver) creates the hub; stopping the last one
-  ends its thread and closes its socket.
+  ends its thread and closes its socket. A stopped informer's reflector and
+  dispatcher end after the hub dropped it; notices still queued are dropped.
 - **Readers** (``get``, ``list``, ``by_index``...) run on any thread; the cache
   is guarded by a per-informer lock. Objects in it are shared and must never
   be mutated: copy before changing.
@@ -68,6 +75,7 @@ from __future__ import annotations
 import builtins
 import collections
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -144,6 +152,7 @@ class Informer:
         heartbeat_timeout: float = 3.0,
         max_backoff: float = 2.0,
         name: str | None = None,
+        resync_period: float | None = None,
     ):
         self.client = client
         self.kind = kind
@@ -172,17 +181,17 @@ class Informer:
         self._serves: _Hub | None = None
         """The hub whose thread runs :meth:`_run` of this informer (the one that created it)."""
         self._detached = threading.Event()
-        """Set by the hub once it dropped this informer: no handler runs after."""
+        """Set by the dispatcher when it ends (after the hub dropped this informer): no handler runs after."""
         self._live = False
-        """Hub thread only: initialised by a heartbeat, sequence checks apply.
+        """Reflector thread only: initialised by a heartbeat, sequence checks apply.
         While False, events are ignored (the coming list or events_since covers them)."""
         self._armed = False
-        """Hub thread only: the subscription is known to be in place, so the
+        """Reflector thread only: the subscription is known to be in place, so the
         next heartbeat may initialise the informer."""
         self._retry_at = 0.0
-        """Hub thread only: after a failed call, do not initialise before this time."""
+        """Reflector thread only: after a failed call, do not initialise before this time."""
         self._backoff = 0.05
-        """Hub thread only: the next wait after a failed call."""
+        """Reflector thread only: the next wait after a failed call."""
         self.rv = 0
         """The resourceVersion the cache reflects."""
         self.epoch = ""
@@ -193,6 +202,20 @@ class Informer:
         """How many gaps were filled with events_since."""
         self.drop_filter: Callable[[wire.WatchEvent], bool] | None = None
         """Test hook: return True to drop an event as if the network lost it."""
+        self.resync_period = resync_period
+        """Seconds between periodic resyncs (client-go's resyncPeriod: every
+        cached object is handed to ``on_update(obj, obj)``); None: never."""
+        self.periodic_resyncs = 0
+        """How many periodic resyncs the dispatcher delivered."""
+        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        """Hub -> reflector: ``("beat", hb)``, ``("event", ev)``, ``("reset",)``,
+        ``("connect",)``, ``("arm",)``, ``("stop",)``, in socket order."""
+        self._notices: queue.SimpleQueue[tuple[Obj | None, Obj | None] | None] = queue.SimpleQueue()
+        """Reflector -> dispatcher: ``(old, new)`` per cache change; None ends it."""
+        self._hub_armed = False
+        """Hub thread only: an ``arm`` was queued since the last reset."""
+        self._reflector = threading.Thread(target=self._reflect, name=f"reflector-{self.topic}", daemon=True)
+        self._dispatcher = threading.Thread(target=self._dispatch, name=f"dispatch-{self.topic}", daemon=True)
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -201,7 +224,10 @@ class Informer:
         self._handlers.append(handler)
 
     def start(self) -> Informer:
-        """Join this process's hub for the client's apiserver (creating it if needed)."""
+        """Start this informer's reflector and dispatcher threads and join this
+        process's hub for the client's apiserver (creating it if needed)."""
+        self._reflector.start()
+        self._dispatcher.start()
         _Hub.attach(self)
         return self
 
@@ -215,13 +241,18 @@ class Informer:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Leave the hub; waits (up to ``timeout``) until no handler of this
-        informer can run any more, unless called from the hub thread itself."""
+        informer can run any more, unless called from a handler (the
+        dispatcher thread) itself. Notices still queued are dropped."""
         self._stop.set()
         hub = self._hub
         if hub is None or not hub.detach(self):
             return
-        if threading.current_thread() is not hub.thread:
+        if threading.current_thread() not in (hub.thread, self._dispatcher, self._reflector):
             self._detached.wait(timeout)
+
+    def _shutdown(self) -> None:
+        """The hub dropped this informer: end the reflector, then the dispatcher."""
+        self._inbox.put(("stop",))
 
     # -- cache reads ----------------------------------------------------------------
 
@@ -258,6 +289,34 @@ class Informer:
         hub = self._serves
         assert hub is not None
         hub.serve()
+
+    # -- on the reflector thread ---------------------------------------------------------
+
+    def _reflect(self) -> None:
+        """The reflector: take what the hub routed to this informer, in socket
+        order, and keep the cache converging (sequence checks, events_since,
+        relists). A slow list here delays this informer only."""
+        try:
+            while True:
+                msg = self._inbox.get()
+                op = msg[0]
+                if op == "stop":
+                    return
+                if self._stop.is_set():
+                    continue
+                if op == "beat":
+                    self._on_heartbeat(msg[1], time.monotonic())
+                elif op == "event":
+                    if self._live:
+                        self._on_watch_event(msg[1])
+                elif op == "reset":
+                    self._live = self._armed = False
+                elif op == "connect":
+                    self._live, self._armed = False, True
+                elif op == "arm":
+                    self._armed = True
+        finally:
+            self._notices.put(None)
 
     def _on_heartbeat(self, beat: wire.Heartbeat, now: float) -> None:
         """Initialise (step 1 of the module doc) or check the sequence."""
@@ -401,16 +460,52 @@ class Informer:
                 self._items[key] = obj
                 self._reindex(key, obj)
                 new = obj
+        if self._handlers:
+            self._notices.put((old, new))
+
+    # -- on the dispatcher thread ------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """The dispatcher (client-go's processorListener): call the handlers
+        for each cache change in order, and every ``resync_period`` call
+        ``on_update(obj, obj)`` for every cached object. A slow handler delays
+        only this informer's notices; its cache keeps converging."""
+        period = self.resync_period
+        next_resync = time.monotonic() + period if period else None
+        try:
+            while True:
+                timeout = None if next_resync is None else max(0.0, next_resync - time.monotonic())
+                try:
+                    notice = self._notices.get(timeout=timeout)
+                except queue.Empty:
+                    assert period is not None and next_resync is not None
+                    next_resync = time.monotonic() + period
+                    if self.synced and not self._stop.is_set():
+                        self.periodic_resyncs += 1
+                        for obj in self.list():
+                            self._notify(obj, obj)
+                    continue
+                if notice is None:
+                    return
+                if not self._stop.is_set():
+                    self._notify(*notice)
+        finally:
+            self._detached.set()
+
+    def _notify(self, old: Obj | None, new: Obj | None) -> None:
         for handler in self._handlers:
+            if self._stop.is_set():
+                return
             try:
                 if new is None:
-                    handler.on_delete(old)  # type: ignore[arg-type]
+                    assert old is not None
+                    handler.on_delete(old)
                 elif old is None:
                     handler.on_add(new)
                 else:
                     handler.on_update(old, new)
             except Exception:
-                self.log.exception("event handler failed", key=key)
+                self.log.exception("event handler failed", key=key_of(new if new is not None else old))  # type: ignore[arg-type]
 
     def _reindex(self, key: str, obj: Obj) -> None:
         for name, fn in self.indexers.items():
@@ -502,7 +597,7 @@ class _Hub:
     def _request(self, op: str, informer: Informer) -> None:
         """Queue a request and wake the hub (with :data:`_hubs_lock` held)."""
         if self._closed:
-            informer._detached.set()
+            informer._shutdown()
             return
         self._requests.append((op, informer))
         try:
@@ -526,9 +621,9 @@ class _Hub:
                 os.close(self._wake_r)
                 os.close(self._wake_w)
                 for informer in self._informers:
-                    informer._detached.set()
+                    informer._shutdown()
                 for _, informer in self._requests:
-                    informer._detached.set()
+                    informer._shutdown()
 
     def _step(self) -> bool:
         """One turn of the loop; False when the hub is done."""
@@ -572,10 +667,10 @@ class _Hub:
             topic = wire.topic_bytes(informer.topic)
             peers = self._by_topic.setdefault(informer.topic, [])
             if op == "add":
-                informer._live = False
                 # On a fresh socket every subscription precedes the connect, so
                 # any heartbeat proves it; on a live one, see _arm.
-                informer._armed = False
+                informer._hub_armed = False
+                informer._inbox.put(("reset",))
                 if not peers and self._sub is not None:
                     self._sub.setsockopt(zmq.SUBSCRIBE, topic)
                 peers.append(informer)
@@ -588,7 +683,7 @@ class _Hub:
                 del self._by_topic[informer.topic]
                 if self._sub is not None:
                     self._sub.setsockopt(zmq.UNSUBSCRIBE, topic)
-            informer._detached.set()
+            informer._shutdown()
 
     def _drain_wakeups(self) -> None:
         try:
@@ -612,8 +707,8 @@ class _Hub:
         self._poller.register(sub, zmq.POLLIN)
         self._last_heard = time.monotonic()
         for informer in self._informers:
-            informer._live = False
-            informer._armed = True
+            informer._hub_armed = True
+            informer._inbox.put(("connect",))
 
     def _disconnect(self, *, backoff: bool = False) -> None:
         """Close the socket; every informer starts over at the next heartbeat
@@ -623,7 +718,8 @@ class _Hub:
             self._sub.close(linger=0)
             self._sub = None
         for informer in self._informers:
-            informer._live = False
+            informer._hub_armed = False
+            informer._inbox.put(("reset",))
         if backoff:
             self._reconnect_at = time.monotonic() + self._backoff
             cap = min((i.max_backoff for i in self._informers), default=2.0)
@@ -634,7 +730,9 @@ class _Hub:
         subscription made so far reached the publisher (as far as the hub can
         tell; the sequence checks cover the rest)."""
         for informer in self._informers:
-            informer._armed = True
+            if not informer._hub_armed:
+                informer._hub_armed = True
+                informer._inbox.put(("arm",))
 
     def _drain(self) -> None:
         """Read what the socket holds (a bounded batch, so stop requests are
@@ -654,12 +752,11 @@ class _Hub:
                 continue
             if isinstance(msg, wire.Heartbeat):
                 self._backoff = 0.05
-                now = time.monotonic()
                 for informer in self._informers:
                     if not informer._stop.is_set():
-                        informer._on_heartbeat(msg, now)
+                        informer._inbox.put(("beat", msg))
             else:
                 for informer in self._by_topic.get(topic, ()):
-                    if informer._live and not informer._stop.is_set():
-                        informer._on_watch_event(msg)
+                    if not informer._stop.is_set():
+                        informer._inbox.put(("event", msg))
         self._last_heard = time.monotonic()

@@ -281,3 +281,104 @@ class TestSilence:
             assert inf.relists == 1
         finally:
             inf.stop()
+
+
+class Blocker(Names):
+    """A handler that blocks (up to 20 s) on its first event until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def on_add(self, obj: dict[str, Any]) -> None:
+        self.entered.set()
+        self.release.wait(20)
+        super().on_add(obj)
+
+
+class TestIsolation:
+    def test_a_blocked_handler_does_not_delay_another_informer(self, server: FakeApiServer) -> None:
+        """Handlers run on each informer's own dispatcher: while one blocks, a
+        peer on the same hub still gets its events, and the blocked informer's
+        cache still converges."""
+        blocker, names = Blocker(), Names()
+        slow, fast = informer(server), informer(server)
+        slow.add_handler(blocker)
+        fast.add_handler(names)
+        slow.start()
+        fast.start()
+        try:
+            server.until(lambda: slow.synced and fast.synced)
+            server.write("a")
+            assert blocker.entered.wait(5)
+            server.write("b")
+            server.until(lambda: names.names == ["a", "b"], timeout=10)
+            server.until(lambda: slow.get("default/b") is not None, timeout=10)
+            assert blocker.names == []
+        finally:
+            blocker.release.set()
+            slow.stop()
+            fast.stop()
+
+    def test_a_long_relist_of_one_kind_does_not_stall_another(self, server: FakeApiServer) -> None:
+        """The list runs on the listing informer's reflector, not the hub thread."""
+        gate, listing = threading.Event(), threading.Event()
+        original = server.list
+
+        def slow_list(kind: str) -> dict[str, Any]:
+            if kind == "Node":
+                listing.set()
+                gate.wait(20)
+            return original(kind)
+
+        names = Names()
+        cms = informer(server)
+        cms.add_handler(names)
+        cms.start()
+        nodes = None
+        try:
+            server.until(lambda: cms.synced)
+            server.list = slow_list  # type: ignore[method-assign]
+            nodes = informer(server, "Node").start()
+            server.until(listing.is_set, timeout=10)
+            server.write("during-relist")
+            server.until(lambda: names.names == ["during-relist"], timeout=10)
+            assert not nodes.synced
+        finally:
+            gate.set()
+            cms.stop()
+            if nodes is not None:
+                nodes.stop()
+
+
+class TestPeriodicResync:
+    def test_resync_hands_every_cached_object_to_on_update(self, server: FakeApiServer) -> None:
+        """With resync_period, handlers get on_update(obj, obj) for each cached
+        object, without asking the server."""
+        updates: list[tuple[Any, Any]] = []
+
+        class Updates(Names):
+            def on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+                updates.append((old, new))
+
+        server.write("r")
+        inf = informer(server, resync_period=0.1)
+        inf.add_handler(Updates())
+        inf.start()
+        try:
+            server.until(lambda: inf.periodic_resyncs >= 2)
+            assert updates and all(old is new and new["metadata"]["name"] == "r" for old, new in updates)
+            assert server.calls.count("list ConfigMap") == 1
+        finally:
+            inf.stop()
+
+    def test_no_resync_by_default(self, server: FakeApiServer) -> None:
+        server.write("r")
+        inf = informer(server).start()
+        try:
+            server.until(lambda: inf.synced)
+            time.sleep(0.3)
+            assert inf.periodic_resyncs == 0
+        finally:
+            inf.stop()
