@@ -71,8 +71,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-import msgpack  # type: ignore[import-untyped]
 
+from kemu import wire
 from kemu.api import errors
 from kemu.client import Client
 from kemu.clock import REAL_CLOCK, Clock, parse_rfc3339
@@ -123,7 +123,8 @@ def deep_copy(obj: Obj) -> Obj:
     """A deep copy of a JSON-like API object (a msgpack round trip, much
     faster than ``copy.deepcopy`` for these trees). Copy a cached object
     before changing it."""
-    return msgpack.unpackb(msgpack.packb(obj, use_bin_type=True), raw=False, strict_map_key=False)
+    copied: Obj = wire.deep_copy(obj)
+    return copied
 
 
 def obj_fields(obj: Obj) -> dict[str, Any]:

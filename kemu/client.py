@@ -76,7 +76,11 @@ class Client:
             if self._closed:
                 raise RuntimeError("client is closed")
             sock = wire.make_socket(self.ctx, zmq.DEALER, hwm=1000)
-            sock.connect(self.address)
+            try:
+                sock.connect(self.address)
+            except zmq.ZMQError as exc:
+                sock.close(linger=0)
+                raise ValueError(f"invalid server address {self.address!r}: {exc}") from None
             self._local.sock = sock
             with self._lock:
                 self._sockets.append(sock)

@@ -29,15 +29,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
-
-import zmq
+from typing import TYPE_CHECKING, Any
 
 from kemu.api import errors
 from kemu.api.quantity import parse_quantity
 from kemu.client import Client, Unavailable
 from kemu.kubeletclient import kubelet_address
 from kemu.log import get_logger
+
+if TYPE_CHECKING:
+    import zmq
 
 __all__ = [
     "GROUP",
@@ -226,7 +227,7 @@ class Scraper:
         for future in done:
             try:
                 found.append(future.result())
-            except (errors.ApiError, Unavailable, zmq.ZMQError, KeyError, TypeError, ValueError) as exc:
+            except (errors.ApiError, Unavailable, KeyError, TypeError, ValueError) as exc:
                 name = (futures[future].get("metadata") or {}).get("name")
                 self.log.warning("failed to scrape node", node=name, error=str(exc))
         for future in _late:

@@ -104,6 +104,13 @@ def unpack(data: bytes) -> Any:
         raise WireError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
 
 
+def deep_copy(obj: Any) -> Any:
+    """A deep copy of a JSON-like tree (a msgpack round trip: several times
+    faster than ``copy.deepcopy`` for API objects). The store copies what it
+    hands out, and controllers copy a cached object before changing it."""
+    return msgpack.unpackb(msgpack.packb(obj, use_bin_type=True), raw=False, strict_map_key=False)
+
+
 def _expect(payload: dict[Any, Any], key: str, types: type | tuple[type, ...], *, optional: bool = False) -> Any:
     """``payload[key]`` if it has one of ``types`` (bool never passes for int)."""
     value = payload.get(key)

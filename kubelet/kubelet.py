@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import zmq
 
 from kemu.api import errors
 from kemu.client import Client
@@ -287,7 +286,7 @@ class Kubelet:
         its pods, and says loudly that logs and exec are unavailable."""
         try:
             self.agent.kubelet_port = self.server.start()
-        except zmq.ZMQError as exc:
+        except OSError as exc:
             self.agent.kubelet_port = 0
             self.log.error(
                 "kubelet server not started: kemu logs and kemu exec will not reach this node",

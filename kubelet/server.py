@@ -166,17 +166,17 @@ class KubeletServer:
     # -- life cycle
 
     def start(self) -> int:
-        """Bind and start serving; returns the port. Raises ``zmq.ZMQError``
-        when the address cannot be bound."""
+        """Bind and start serving; returns the port. Raises :class:`OSError`
+        when the address cannot be bound (taken, or not this host's)."""
         router = wire.make_socket(self.ctx, zmq.ROUTER, hwm=10_000)
         try:
             if self.port == 0:
                 self.port = router.bind_to_random_port(f"tcp://{self.ip}")
             else:
                 router.bind(f"tcp://{self.ip}:{self.port}")
-        except zmq.ZMQError:
+        except zmq.ZMQBaseError as exc:  # ZMQError, or ZMQBindError from bind_to_random_port
             router.close(linger=0)
-            raise
+            raise OSError(f"cannot bind tcp://{self.ip}:{self.port}: {exc}") from None
         pull = self.ctx.socket(zmq.PULL)
         pull.setsockopt(zmq.LINGER, 0)
         pull.bind(self._inproc)
