@@ -85,7 +85,8 @@ class ServiceAllocator:
             addr = ipaddress.ip_address(requested)
         except ValueError:
             raise errors.invalid(
-                "Service", name, [Cause(field, "FieldValueInvalid", f"{field}[0]: Invalid value: \"{requested}\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")]
+                "Service", name, [Cause(field, "FieldValueInvalid", f"{field}[0]: Invalid value: \"{requested}\": "
+                                      "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")]
             ) from None
         if addr not in self.network or addr == self.network.network_address or addr == self.network.broadcast_address:
             raise errors.invalid(
@@ -98,7 +99,8 @@ class ServiceAllocator:
             raise errors.invalid(
                 "Service",
                 name,
-                [Cause(field, "FieldValueInvalid", f"{field}: Invalid value: {shown}: failed to allocate IP {requested}: provided IP is already allocated")],
+                [Cause(field, "FieldValueInvalid",
+                       f"{field}: Invalid value: {shown}: failed to allocate IP {requested}: provided IP is already allocated")],
             )
 
     def _next_free_ip(self, used: set[Any], name: str) -> str:
@@ -109,7 +111,9 @@ class ServiceAllocator:
             if ip not in used:
                 return ip
         raise errors.ApiError(
-            errors.status_dict(500, "InternalError", f"Internal error occurred: failed to allocate a serviceIP: range is full ({self.network})", name=name, kind="services")
+            errors.status_dict(500, "InternalError",
+                               f"Internal error occurred: failed to allocate a serviceIP: range is full ({self.network})",
+                               name=name, kind="services")
         )
 
     # -- NodePort ---------------------------------------------------------------------
@@ -128,9 +132,12 @@ class ServiceAllocator:
             if requested:
                 path = f"spec.ports[{i}].nodePort"
                 if not lo <= int(requested) <= hi:
-                    raise errors.invalid("Service", name, [Cause(path, "FieldValueInvalid", f"{path}: Invalid value: {requested}: provided port is not in the valid range. The range of valid ports is {lo}-{hi}")])
+                    raise errors.invalid("Service", name, [Cause(
+                        path, "FieldValueInvalid", f"{path}: Invalid value: {requested}: provided port is not in the valid range. "
+                        f"The range of valid ports is {lo}-{hi}")])
                 if requested in used or requested in mine:
-                    raise errors.invalid("Service", name, [Cause(path, "FieldValueInvalid", f"{path}: Invalid value: {requested}: provided port is already allocated")])
+                    raise errors.invalid("Service", name, [Cause(
+                        path, "FieldValueInvalid", f"{path}: Invalid value: {requested}: provided port is already allocated")])
                 mine.add(int(requested))
         for port in spec.get("ports") or []:
             if port.get("nodePort"):
@@ -141,4 +148,5 @@ class ServiceAllocator:
                     mine.add(candidate)
                     break
             else:
-                raise errors.ApiError(errors.status_dict(500, "InternalError", "Internal error occurred: failed to allocate a nodePort: range is full"))
+                raise errors.ApiError(errors.status_dict(
+                    500, "InternalError", "Internal error occurred: failed to allocate a nodePort: range is full"))

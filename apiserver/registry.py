@@ -286,9 +286,7 @@ class Registry:
             obj["status"] = {}
         elif info.kind == "ReplicationController":
             obj["status"] = {"replicas": 0}
-        elif info.kind == "Service":
-            obj["status"] = {"loadBalancer": {}}
-        elif info.kind == "Ingress":
+        elif info.kind == "Service" or info.kind == "Ingress":
             obj["status"] = {"loadBalancer": {}}
         elif info.kind == "ResourceQuota":
             obj["status"] = {}
@@ -605,6 +603,6 @@ def _decode_continue(token: str) -> tuple[str, str]:
     try:
         ns, name = json.loads(base64.urlsafe_b64decode(token.encode()))
         return str(ns), str(name)
-    except Exception:
+    except (ValueError, TypeError):  # bad base64, bad JSON, not a pair
         raise errors.bad_request("continue key is not valid: malformed token") from None
 

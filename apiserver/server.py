@@ -146,7 +146,7 @@ class ApiServer:
         try:
             with self.store.transaction() as changes:
                 self._handle_all(todo)
-        except Exception as exc:  # commit failed (disk full, I/O error): nobody's write is acknowledged
+        except Exception as exc:  # noqa: BLE001 (commit failed (disk full, I/O error): nobody's write is acknowledged)
             self.log.error("commit failed", error=str(exc), batch=len(todo))
             for p in todo:
                 p.reply = wire.Reply(p.request.id if p.request else 0, 500, errors.internal_error(str(exc)).status)
@@ -180,7 +180,7 @@ class ApiServer:
             except RecursionError:
                 self.store.undo_to(mark)
                 p.reply = wire.Reply(request.id, 400, errors.bad_request("the request nests too deeply").status)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (a handler's bug fails its own request only)
                 failure = exc
             if failure is not None:
                 # Outside the except block, so one failure's traceback never

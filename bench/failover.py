@@ -165,11 +165,12 @@ def main() -> None:
             timeline.reset("", 0.0, set())
             cluster.start_node(victim)
             wait_for(
-                lambda: any(
+                lambda victim=victim: any(  # type: ignore[misc]
                     c["type"] == "Ready" and c["status"] == "True"
                     for c in client.get("Node", victim)["status"]["conditions"]
                 )
-                and not [p for p in client.list("Pod", field_selector=f"spec.nodeName={victim}")["items"] if p["metadata"].get("deletionTimestamp")],
+                and not [p for p in client.list("Pod", field_selector=f"spec.nodeName={victim}")["items"]
+                         if p["metadata"].get("deletionTimestamp")],
                 60,
                 message="node back and cleaned",
             )

@@ -176,7 +176,8 @@ def _service_a(view: ClusterView, service: Obj, name: str, ttl: int) -> list[Rec
     return [Record(name, "A", ttl, (str(a["ip"]),)) for a in _ready_addresses(eps)]
 
 
-def _service_srv(view: ClusterView, service: Obj, svc_name: str, port_label: str, proto_label: str, qname: str, ttl: int) -> tuple[list[Record], list[Record]] | None:
+def _service_srv(view: ClusterView, service: Obj, svc_name: str, port_label: str, proto_label: str, qname: str,
+                 ttl: int) -> tuple[list[Record], list[Record]] | None:
     """SRV answers and additional A records for ``_<port>._<proto>.<svc name>``, or None
     when the Service has no such port."""
     if not (port_label.startswith("_") and proto_label.startswith("_")):

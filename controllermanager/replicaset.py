@@ -291,7 +291,7 @@ def calculate_status(rs: Obj, pods: Sequence[Obj], manage_error: BaseException |
     status["readyReplicas"] = sum(1 for p in pods if is_pod_ready(p))
     status["availableReplicas"] = sum(1 for p in pods if is_pod_available(p, min_ready, now))
     status["observedGeneration"] = int((rs.get("metadata") or {}).get("generation") or 0)
-    conditions = [c for c in status.get("conditions") or []]
+    conditions = list(status.get("conditions") or [])
     failure = next((c for c in conditions if c.get("type") == "ReplicaFailure"), None)
     if manage_error is not None and failure is None:
         desired = int(spec.get("replicas", 1))

@@ -92,7 +92,7 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:
             openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
             "-keyout", str(key), "-out", str(cert), "-subj", "/CN=kemu",
             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],  # fmt: skip
+        ],
         check=True,
         capture_output=True,
         timeout=30,

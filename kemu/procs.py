@@ -125,7 +125,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, message: str = "
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # not ready yet
+        except Exception as exc:  # noqa: BLE001 (not ready yet, whatever the predicate raised)
             last_exc = exc
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {message}") from last_exc

@@ -134,7 +134,7 @@ def free_port_pair() -> int:
 
 
 @contextmanager
-def running_cluster(root: Path, *, nodes: int = 3, **spec: object) -> Iterator["LocalCluster"]:
+def running_cluster(root: Path, *, nodes: int = 3, **spec: object) -> Iterator[LocalCluster]:
     """A whole local cluster (``kemu up`` in-process) on free ports and
     address ranges of its own, stopped at the end whatever happens. Node,
     pod and service addresses are kept apart from the default ones so a

@@ -100,7 +100,7 @@ def unpack(data: bytes) -> Any:
         raise WireError(f"message of {len(data)} bytes exceeds the limit of {MAX_MESSAGE_BYTES}")
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except Exception as exc:  # msgpack raises several unrelated types
+    except Exception as exc:  # noqa: BLE001 (msgpack raises several unrelated types)
         raise WireError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
 
 

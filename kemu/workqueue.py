@@ -481,7 +481,7 @@ def _process(
 ) -> None:
     try:
         sync(key)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (any failure of a sync requeues the key, as client-go's workers do)
         retries = queue.num_requeues(key)
         if max_retries is not None and retries >= max_retries:
             worker_log.error("dropping key after repeated sync failures", key=str(key), retries=retries, exc_info=exc)
@@ -492,7 +492,7 @@ def _process(
         if on_error is not None:
             try:
                 on_error(key, exc)
-            except Exception as hook_exc:  # a broken hook must not kill the worker
+            except Exception as hook_exc:  # noqa: BLE001 (a broken hook must not kill the worker)
                 worker_log.error("on_error hook failed", key=str(key), exc_info=hook_exc)
     else:
         queue.forget(key)

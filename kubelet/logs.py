@@ -120,7 +120,7 @@ class LogCursor:
     def from_wire(cls, data: Any) -> LogCursor:
         """Parse a cursor a client sent back; ``ValueError`` if it is not one."""
         if not isinstance(data, dict):
-            raise ValueError("a log cursor must be a map")  # noqa: TRY004 (callers turn ValueError into a 400)
+            raise ValueError("a log cursor must be a map")  # callers turn ValueError into a 400
         gen, offset = data.get("generation"), data.get("offset")
         if not isinstance(gen, int) or not isinstance(offset, int) or gen < 0 or offset < 0:
             raise ValueError("a log cursor needs non-negative integers generation and offset")
@@ -261,7 +261,7 @@ def rotate(path: Path, *, max_size: int, max_files: int) -> bool:
     shutil.copyfile(path, _rotated(path, nxt))
     os.truncate(path, 0)
     keep = max(0, max_files - 1)
-    for old in (gens + [nxt])[: max(0, len(gens) + 1 - keep)]:
+    for old in [*gens, nxt][: max(0, len(gens) + 1 - keep)]:
         _rotated(path, old).unlink(missing_ok=True)
     return True
 

@@ -115,7 +115,7 @@ class NodeAgent:
                 "reason": reason,
                 "message": msg,
                 "lastHeartbeatTime": now,
-                "lastTransitionTime": self._ready_since if ctype == "Ready" else self._ready_since,
+                "lastTransitionTime": self._ready_since,  # no condition has changed since the kubelet became ready
             }
 
         cap = self.capacity()

@@ -681,7 +681,8 @@ class PodWorkers:
             image_spec = self.runtime.pull(image)
             if image not in rec.pulled:
                 took = _fmt_ms(time.monotonic() - started_pull)
-                self.recorder.event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took} ({took} including waiting). Image size: 0 bytes.')
+                self.recorder.event(pod, "Normal", "Pulled",
+                                    f'Successfully pulled image "{image}" in {took} ({took} including waiting). Image size: 0 bytes.')
                 rec.pulled.add(image)
             c.image_id = image_spec.image_id
             return True
@@ -717,7 +718,8 @@ class PodWorkers:
         c.ready = (probes.ready if probes is not None else True) and (not c.init or c.sidecar)
         self.recorder.event(pod, "Normal", "Created", f"Created container: {c.name}")
         self.recorder.event(pod, "Normal", "Started", f"Started container {c.name}")
-        log.info("container started", container=c.name, image=spec.get("image", ""), pid=handle.pid, containerID=handle.container_id, restartCount=c.restart_count)
+        log.info("container started", container=c.name, image=spec.get("image", ""), pid=handle.pid,
+                 containerID=handle.container_id, restartCount=c.restart_count)
         if c.restart_count == 0:
             self._report_limits(pod, c, spec, log)
         post_start = (spec.get("lifecycle") or {}).get("postStart")

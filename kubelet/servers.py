@@ -393,7 +393,7 @@ def echo_app(ctx: ServerContext, req: Request) -> Response:
         "method": req.method,
         "path": req.path,
         "query": {k: v if len(v) > 1 else v[0] for k, v in req.query.items()},
-        "headers": {k: v for k, v in req.headers},
+        "headers": dict(req.headers),
         "body": req.body.decode("utf-8", "replace"),
         "client": f"{req.client[0]}:{req.client[1]}",
         "pod": ctx.pod,
@@ -576,7 +576,7 @@ www.listen(8080, function () {
   host = process.env.HOSTNAME;
   console.log("Kubernetes Bootcamp App Started At:", startTime, "| Running On: ", host, "\\n");
 });
-"""
+"""  # noqa: E501 (the bootcamp image's server.js, verbatim)
 
 
 def image_files(server: str | None, html_root: str | None, version: str) -> dict[str, str]:
@@ -614,10 +614,8 @@ def listen_port(
         sub = _agnhost_subcommand(args)
         if sub == "pause":
             return None
-        if sub == "serve-hostname":
-            port = _flag(args, ["port"], "9376")
-        else:
-            port = _flag(args, ["http-port"], str(default_port or 8080))
+        port = (_flag(args, ["port"], "9376") if sub == "serve-hostname"
+                else _flag(args, ["http-port"], str(default_port or 8080)))
     elif server == "http-echo":
         port = (_flag(args, ["listen"], f":{default_port}") or "").rpartition(":")[2]
     elif port_env and env.get(port_env):
@@ -666,7 +664,7 @@ class _Handler(BaseHTTPRequestHandler):
         spec, ctx = self.server.spec, self.server.ctx
         try:
             resp = spec.app(ctx, req)
-        except Exception as exc:  # an app bug must not kill the server
+        except Exception as exc:  # noqa: BLE001 (an app bug must not kill the server)
             _err(f"kemu server error: {exc!r}")
             resp = Response(500, b"internal error\n")
         self._write(ctx, spec, req, resp)

@@ -310,7 +310,7 @@ def _mount_point(source: str, target: str) -> None:
         os.makedirs(target, exist_ok=True)
     elif not os.path.exists(target):
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        open(target, "a").close()  # noqa: SIM115 - an empty mount point
+        open(target, "a").close()
 
 
 def _mount_rootfs(libc: Any, rootfs: RootFs) -> None:
@@ -1296,7 +1296,7 @@ def zygote() -> int:
                     cfg = ShimConfig.from_json(f.read())
                 cfg = dataclasses.replace(cfg, report_fd=report_fd, kubelet_pid=os.getppid())
                 code = Shim(cfg).run()
-            except BaseException as exc:  # the child must never return into the zygote's loop
+            except BaseException as exc:  # noqa: BLE001 (the child must never return into the zygote's loop)
                 try:
                     os.write(2, f"shim failed: {type(exc).__name__}: {exc}\n".encode())
                 except OSError:

@@ -44,6 +44,7 @@ go into the answer, which metrics-server passes on in ``NodeMetrics`` and
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -268,10 +269,10 @@ def is_kube_proxy(argv: list[bytes], node_ip: str) -> bool:
     >>> is_kube_proxy([b"python", b"-m", b"kubelet", b"--node-ip", b"127.0.3.1"], "127.0.3.1")
     False
     """
-    if not any(a == b"kubeproxy" or a.endswith(b"/kubeproxy") or a.endswith(b"kube-proxy") for a in argv):
+    if not any(a == b"kubeproxy" or a.endswith((b"/kubeproxy", b"kube-proxy")) for a in argv):
         return False
     ip = node_ip.encode()
-    return any(a == b"--node-ip" and b == ip for a, b in zip(argv, argv[1:])) or b"--node-ip=" + ip in argv
+    return any(a == b"--node-ip" and b == ip for a, b in itertools.pairwise(argv)) or b"--node-ip=" + ip in argv
 
 
 @dataclass(slots=True)

@@ -31,7 +31,10 @@ preemption victims found for incoming pod" (true while pods carry no
 priorities), and a node where it could not reports "Preemption is not
 helpful for scheduling"::
 
-    0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.
+    0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: },
+    2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.
+
+(one line in the real message).
 """
 
 from __future__ import annotations
@@ -291,7 +294,7 @@ def fit_error_message(
 
     >>> fit_error_message(3, {"Insufficient cpu": 2, "node(s) had untolerated taint {node.kubernetes.io/unreachable: }": 1})
     '0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.'
-    """
+    """  # noqa: E501 (the doctest shows the whole message)
     if num_nodes <= 0:
         return NO_NODES_AVAILABLE
     if preemption is None:

@@ -382,7 +382,7 @@ def _paths_for(info: KindInfo) -> Obj:
     definition = _definition_name(info)
     ref = f"#/components/schemas/{definition}" if definition else None
     body = {"content": {"application/json": {"schema": {"$ref": ref} if ref else {"type": "object"}}}, "required": True}
-    patch = _operation(info, "patch", ref, params=list(_WRITE_PARAMS) + [_query("force", "Force apply.", "boolean")])
+    patch = _operation(info, "patch", ref, params=[*_WRITE_PARAMS, _query("force", "Force apply.", "boolean")])
     patch["requestBody"] = {
         "content": {media: {"schema": {"type": "object"}} for media in _PATCH_BODIES},
         "required": True,

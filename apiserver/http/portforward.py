@@ -78,7 +78,7 @@ async def dial_pod_port(pod: Obj, port: int, *, timeout: float = DIAL_TIMEOUT
         raise OSError(f"pod {pod['metadata']['name']} has no IP address yet")
     try:
         return await asyncio.wait_for(asyncio.open_connection(ip, port), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise OSError(f"dial tcp4 {ip}:{port}: i/o timeout") from None
     except OSError as exc:
         why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
@@ -175,7 +175,7 @@ class _Session:
     async def _monitor(self, pair: _Pair) -> None:
         try:
             await asyncio.wait_for(pair.complete.wait(), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             message = f"(conn=spdy, request={pair.request_id}) timed out waiting for streams"
             self.log.info("port-forward streams timed out", request=pair.request_id)
             await self._print_error(pair, message)
@@ -236,7 +236,7 @@ async def _pipe(stream: spdy.SpdyStream, reader: asyncio.StreamReader, writer: a
 
     tasks = [asyncio.ensure_future(pod_to_client()), asyncio.ensure_future(client_to_pod())]
     try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_GRACE)
     finally:

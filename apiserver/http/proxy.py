@@ -256,7 +256,7 @@ class Proxy:
                 request.method, aiohttp.client.URL(url, encoded=True), headers=headers, data=body,
                 allow_redirects=False,
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.info("proxy backend unreachable", error=str(exc))
             raise _reach_error(exc, host) from None
         async with upstream:
@@ -268,7 +268,7 @@ class Proxy:
             try:
                 async for chunk in upstream.content.iter_chunked(CHUNK):
                     await response.write(chunk)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.info("proxy backend broke off", error=str(exc))
                 return response  # the status line is out: all we can do is end the body
             await response.write_eof()

@@ -54,7 +54,6 @@ import struct
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Union
 
 from aiohttp import WSMsgType, web
 from aiohttp.http_writer import StreamWriter
@@ -117,14 +116,17 @@ TUNNEL_PREFIX = "SPDY/3.1+"
 """WebSocket subprotocols that tunnel SPDY: ``SPDY/3.1+portforward.k8s.io``."""
 UPGRADE_TOKEN = "SPDY/3.1"
 
-_WORDS = (
-    "options head post put delete trace accept accept-charset accept-encoding accept-language accept-ranges"
-    " age allow authorization cache-control connection content-base content-encoding content-language"
-    " content-length content-location content-md5 content-range content-type date etag expect expires from"
-    " host if-match if-modified-since if-none-match if-range if-unmodified-since last-modified location"
-    " max-forwards pragma proxy-authenticate proxy-authorization range referer retry-after server te trailer"
-    " transfer-encoding upgrade user-agent vary via warning www-authenticate method get status"
-).split() + ["200 OK"] + "version HTTP/1.1 url public set-cookie keep-alive origin".split()
+_WORDS = [
+    "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset", "accept-encoding",
+    "accept-language", "accept-ranges", "age", "allow", "authorization", "cache-control", "connection",
+    "content-base", "content-encoding", "content-language", "content-length", "content-location", "content-md5",
+    "content-range", "content-type", "date", "etag", "expect", "expires", "from", "host", "if-match",
+    "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "last-modified", "location",
+    "max-forwards", "pragma", "proxy-authenticate", "proxy-authorization", "range", "referer", "retry-after",
+    "server", "te", "trailer", "transfer-encoding", "upgrade", "user-agent", "vary", "via", "warning",
+    "www-authenticate", "method", "get", "status", "200 OK", "version", "HTTP/1.1", "url", "public", "set-cookie",
+    "keep-alive", "origin"
+]
 _TAIL = (
     "100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505"
     "203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request401 Unauthorized"
@@ -329,7 +331,7 @@ class Data:
     flags: int = 0
 
 
-Frame = Union[SynStream, SynReply, RstStream, Settings, Ping, GoAway, HeadersFrame, WindowUpdate, Data]
+Frame = SynStream | SynReply | RstStream | Settings | Ping | GoAway | HeadersFrame | WindowUpdate | Data
 
 
 def _control(frame_type: int, flags: int, payload: bytes) -> bytes:

@@ -5,5 +5,5 @@ like their JSON in a real cluster, so a dict is the honest representation."""
 # The kinds beyond workloads (Secret, ServiceAccount, RBAC, ResourceQuota,
 # Ingress, PriorityClass, the access reviews) register their schema,
 # defaults and validation in the shared tables on import.
-from kemu.api import defaults_objects, schema_objects, validation_objects  # noqa: E402,F401
-from kemu.api import replicationcontrollers  # noqa: E402,F401
+from kemu.api import defaults_objects, schema_objects, validation_objects  # noqa: F401
+from kemu.api import replicationcontrollers  # noqa: F401

@@ -97,17 +97,13 @@ def body_problem(value: Any, *, max_depth: int = MAX_DEPTH) -> str | None:
                     return f"{_path(path)}: map key {problem}"
                 if type(child) in _CONTAINERS:
                     stack.append((child, [*path, key]))
-                elif type(child) in _NUMBERS and (problem := _number_problem(child)):
-                    return f"{_path([*path, key])}: {problem}"
-                elif type(child) is str and (problem := _text_problem(child)):
+                elif (type(child) in _NUMBERS and (problem := _number_problem(child))) or (type(child) is str and (problem := _text_problem(child))):
                     return f"{_path([*path, key])}: {problem}"
         elif type(item) is list:
             for index, child in enumerate(item):
                 if type(child) in _CONTAINERS:
                     stack.append((child, [*path, index]))
-                elif type(child) in _NUMBERS and (problem := _number_problem(child)):
-                    return f"{_path([*path, index])}: {problem}"
-                elif type(child) is str and (problem := _text_problem(child)):
+                elif (type(child) in _NUMBERS and (problem := _number_problem(child))) or (type(child) is str and (problem := _text_problem(child))):
                     return f"{_path([*path, index])}: {problem}"
         elif problem := _number_problem(item):  # the body itself is a number
             return f"{_path(path)}: {problem}"

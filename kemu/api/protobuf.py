@@ -51,7 +51,7 @@ import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from kemu.api.protobuf_fields import GROUP_VERSIONS, INLINE, MESSAGES, OMITEMPTY, OMITZERO, POINTER, SLICE_MESSAGES
@@ -258,7 +258,7 @@ def _format_time(seconds: int, nanos: int, micro: bool) -> str:
     seconds += nanos // 1_000_000_000
     nanos %= 1_000_000_000
     try:
-        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise ProtobufError(f"time {seconds}s is out of range") from None
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
@@ -275,7 +275,7 @@ def _parse_time(text: Any) -> tuple[int, int]:
     except ValueError:
         raise ProtobufError(f"{text!r} is not an RFC 3339 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return calendar.timegm(moment.utctimetuple()), moment.microsecond * 1000
 
 
@@ -509,7 +509,7 @@ def _map(
     for wire, span in occurrences:
         if wire != _LEN:
             raise ProtobufError(f"{where}: wire type {wire} for a map entry")
-        key: Any = _ZERO[key_type] if key_type in _ZERO else ""
+        key: Any = _ZERO.get(key_type, "")
         value: Any = None
         value_seen: list[tuple[int, Any]] = []
         for number, entry_wire, raw in _fields(data, span[0], span[1]):

@@ -120,7 +120,8 @@ POLICY_RULE = struct(
 SUBJECT = struct(_RBAC + "Subject", required=("kind", "name"), kind=STRING, apiGroup=STRING, name=STRING, namespace=STRING)
 ROLE_REF = struct(_RBAC + "RoleRef", required=("apiGroup", "kind", "name"), apiGroup=STRING, kind=STRING, name=STRING)
 
-ROLE = top_level(struct(_RBAC + "Role", apiVersion=STRING, kind=STRING, metadata=OBJECT_META, rules=list_of(POLICY_RULE)), "rbac.authorization.k8s.io", "v1", "Role")
+ROLE = top_level(struct(_RBAC + "Role", apiVersion=STRING, kind=STRING, metadata=OBJECT_META, rules=list_of(POLICY_RULE)),
+                 "rbac.authorization.k8s.io", "v1", "Role")
 CLUSTER_ROLE = top_level(
     struct(
         _RBAC + "ClusterRole",
@@ -135,14 +136,16 @@ CLUSTER_ROLE = top_level(
     "ClusterRole",
 )
 ROLE_BINDING = top_level(
-    struct(_RBAC + "RoleBinding", required=("roleRef",), apiVersion=STRING, kind=STRING, metadata=OBJECT_META, subjects=list_of(SUBJECT), roleRef=ROLE_REF),
+    struct(_RBAC + "RoleBinding", required=("roleRef",), apiVersion=STRING, kind=STRING, metadata=OBJECT_META,
+           subjects=list_of(SUBJECT), roleRef=ROLE_REF),
     "rbac.authorization.k8s.io",
     "v1",
     "RoleBinding",
 )
 CLUSTER_ROLE_BINDING = top_level(
     struct(
-        _RBAC + "ClusterRoleBinding", required=("roleRef",), apiVersion=STRING, kind=STRING, metadata=OBJECT_META, subjects=list_of(SUBJECT), roleRef=ROLE_REF
+        _RBAC + "ClusterRoleBinding", required=("roleRef",), apiVersion=STRING, kind=STRING, metadata=OBJECT_META,
+        subjects=list_of(SUBJECT), roleRef=ROLE_REF
     ),
     "rbac.authorization.k8s.io",
     "v1",

@@ -212,8 +212,7 @@ _INTEGER_QUOTA_RESOURCES = frozenset(
 def is_standard_quota_resource(name: str) -> bool:
     return (
         name in _STANDARD_QUOTA_RESOURCES
-        or name.startswith("hugepages-")
-        or name.startswith("requests.hugepages-")
+        or name.startswith(("hugepages-", "requests.hugepages-"))
     )
 
 

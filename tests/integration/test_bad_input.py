@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -266,7 +267,7 @@ class TestHttpFrontDoor:
         """Unknown keys that do not parse back as field paths (found by the fuzz suite:
         IndexError and ValueError in dropping them) are dropped or refused, never a 500."""
         body = ('{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", '
-                '"metadata": {"name": "odd-%d"}, %s}' % (len(extra), extra)).encode()
+                f'"metadata": {{"name": "odd-{len(extra)}"}}, {extra}}}').encode()
         answer, _, obj = http(door, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", body)
         assert answer == code, obj
         if code == 201:
@@ -357,7 +358,7 @@ class TestHttpFrontDoor:
     def test_token_is_not_on_the_command_line(self, door: Any) -> None:
         """The bearer token is passed by file: /proc/<pid>/cmdline, readable by any user, never holds it."""
         assert door.proc is not None
-        cmdline = open(f"/proc/{door.proc.pid}/cmdline", "rb").read()
+        cmdline = Path(f"/proc/{door.proc.pid}/cmdline").read_bytes()
         assert TOKEN.encode() not in cmdline and b"--token-file" in cmdline
 
 
@@ -399,7 +400,7 @@ class TestBigLists:
         informer.start()
         try:
             assert informer.wait_synced(60)
-            assert len([k for k in informer.keys() if "big-" in k]) == 70
+            assert len([k for k in informer.keys() if "big-" in k]) == 70  # noqa: SIM118 (Informer.keys(), not a dict's)
         finally:
             informer.stop()
 

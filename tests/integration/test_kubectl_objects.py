@@ -360,7 +360,7 @@ class TestTokensAndReviews:
         answer = core.create_namespaced_service_account_token(
             "default", kubectl.namespace, k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[]))
         )
-        header, payload, signature = answer.status.token.split(".")
+        _header, payload, signature = answer.status.token.split(".")
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         assert claims["sub"] == f"system:serviceaccount:{kubectl.namespace}:default"
         assert claims["kubernetes.io"]["serviceaccount"]["name"] == "default"

@@ -200,7 +200,7 @@ def test_kubernetes_basics(kubectl: Tutorial) -> None:
     kubectl("rollout", "status", "deployment/kubernetes-bootcamp", "--timeout=60s")
     assert kubectl("get", "deployments").splitlines()[1].split()[:4] == ["kubernetes-bootcamp", "4/4", "4", "4"]
     wide = kubectl("get", "pods", "-o", "wide")
-    assert len({ip for ip in re.findall(r"127\.217\.\d+\.\d+", wide)}) == 4
+    assert len(set(re.findall(r"127\.217\.\d+\.\d+", wide))) == 4
     assert "Replicas:               4 desired | 4 updated | 4 total | 4 available" in kubectl(
         "describe", "deployments/kubernetes-bootcamp")
     kubectl("expose", "deployment/kubernetes-bootcamp", "--type=NodePort", "--port", "8080")

@@ -137,7 +137,8 @@ class TestKubelet:
         kubelet.kill()
         wait_for(lambda: not [p for p in procs if pid_alive(p)], 10, message="every pod process gone")
 
-    def test_restarted_kubelet_rejoins_and_cleans_terminating_pods(self, apiserver: ApiServerProcess, client: Client, kubelet: Proc, short_tmp: Path) -> None:
+    def test_restarted_kubelet_rejoins_and_cleans_terminating_pods(self, apiserver: ApiServerProcess, client: Client,
+                                                                   kubelet: Proc, short_tmp: Path) -> None:
         """A pod deleted while its kubelet was dead is finished when a new kubelet comes up."""
         client.create(pod("web"))
         wait_for(lambda: phase(client, "web") == "Running", 15, message="running")

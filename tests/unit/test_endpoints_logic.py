@@ -218,8 +218,9 @@ class TestRepack:
     def test_same_address_sets_merge_ports(self) -> None:
         """Ports with the same (address, readiness) sets share one subset."""
         a = {"ip": "127.244.1.2"}
-        entries = [(a, {"name": "x", "port": 1, "protocol": "TCP"}, True), (a, {"name": "y", "port": 2, "protocol": "TCP"}, True)]
-        assert repack_subsets(entries) == [{"addresses": [a], "ports": [{"name": "x", "port": 1, "protocol": "TCP"}, {"name": "y", "port": 2, "protocol": "TCP"}]}]
+        x, y = {"name": "x", "port": 1, "protocol": "TCP"}, {"name": "y", "port": 2, "protocol": "TCP"}
+        entries = [(a, x, True), (a, y, True)]
+        assert repack_subsets(entries) == [{"addresses": [a], "ports": [x, y]}]
 
 
 class TestLabels:

@@ -329,7 +329,7 @@ class TestProxierOnLoopback:
             big = bytes(range(256)) * 8192  # 2 MiB
             _, echoed = await loop.run_in_executor(None, _talk, "127.0.89.1", port, big)
             await proxier.close()
-            return names, echoed == big and b"ok" or b"bad"
+            return names, (echoed == big and b"ok") or b"bad"
 
         names, ok = self.run(scenario)
         assert names == {b"one", b"two"}

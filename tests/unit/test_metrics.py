@@ -4,7 +4,6 @@ on fixture ``/proc`` and cgroup files, :mod:`kemu.metrics` on fixture figures.""
 from __future__ import annotations
 
 import doctest
-import os
 import subprocess
 import sys
 import threading

@@ -472,11 +472,11 @@ class TestKubeletSecrets:
 
     def test_missing_secret_and_key(self) -> None:
         """The kubelet's words, which become CreateContainerConfigError."""
-        with pytest.raises(EnvError, match='^secret "nope" not found$'):
+        with pytest.raises(EnvError, match=r'^secret "nope" not found$'):
             self.env(consumer(env=[{"name": "P", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}]))
-        with pytest.raises(EnvError, match="^couldn't find key k in Secret web/creds$"):
+        with pytest.raises(EnvError, match=r"^couldn't find key k in Secret web/creds$"):
             self.env(consumer(env=[{"name": "P", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "k"}}}]))
-        with pytest.raises(EnvError, match='^secret "nope" not found$'):
+        with pytest.raises(EnvError, match=r'^secret "nope" not found$'):
             self.env(consumer(envFrom=[{"secretRef": {"name": "nope"}}]))
         optional = consumer(env=[{"name": "P", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k", "optional": True}}}],
                             envFrom=[{"secretRef": {"name": "nope", "optional": True}}])
@@ -507,7 +507,7 @@ class TestKubeletSecrets:
     def test_missing_secret_volume(self, tmp_path: Path) -> None:
         pod = consumer()
         pod["spec"]["volumes"] = [{"name": "s", "secret": {"secretName": "nope"}}]
-        with pytest.raises(VolumeError, match='^secret "nope" not found$'):
+        with pytest.raises(VolumeError, match=r'^secret "nope" not found$'):
             prepare_volumes(pod, tmp_path, no_configmaps, get_secret)
         pod["spec"]["volumes"][0]["secret"]["optional"] = True
         assert list(prepare_volumes(pod, tmp_path, no_configmaps, get_secret)["s"].iterdir()) == []

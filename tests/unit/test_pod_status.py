@@ -299,7 +299,8 @@ class TestContainerLogs:
         assert not rotate(log, max_size=10, max_files=3)  # empty now
 
 
-POD_WITH_THREE: dict[str, Any] = {"metadata": {"name": "web"}, "spec": {"containers": [{"name": "nginx"}, {"name": "sidecar"}], "initContainers": [{"name": "init"}]}}
+POD_WITH_THREE: dict[str, Any] = {"metadata": {"name": "web"}, "spec": {
+    "containers": [{"name": "nginx"}, {"name": "sidecar"}], "initContainers": [{"name": "init"}]}}
 
 
 class TestChooseContainer:

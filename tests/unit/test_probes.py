@@ -343,7 +343,8 @@ class TestProbeManager:
         """Liveness failing twice (threshold 2) asks for a kill and stops probing that container."""
         manager, runner, listener, clock = self._manager({"l": [F]})
         try:
-            manager.add_container(target({"name": "c", "livenessProbe": {"exec": {"name": "l"}, "periodSeconds": 1, "failureThreshold": 2}}, started_at=100.0))
+            probe = {"exec": {"name": "l"}, "periodSeconds": 1, "failureThreshold": 2}
+            manager.add_container(target({"name": "c", "livenessProbe": probe}, started_at=100.0))
             listener.wait_calls(1)
             clock.step(1)
             assert listener.wait_calls(2)[-1] == (ProbeKind.LIVENESS, F, True)

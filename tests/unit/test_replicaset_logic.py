@@ -145,7 +145,8 @@ class TestDeletionRanking:
 
 
 class TestDiffAndSlowStart:
-    @pytest.mark.parametrize(("active", "desired", "burst", "want"), [(2, 6, 500, 4), (6, 2, 500, -4), (3, 3, 500, 0), (0, 1000, 500, 500), (900, 0, 500, -500)])
+    @pytest.mark.parametrize(("active", "desired", "burst", "want"),
+                             [(2, 6, 500, 4), (6, 2, 500, -4), (3, 3, 500, 0), (0, 1000, 500, 500), (900, 0, 500, -500)])
     def test_replicas_diff(self, active: int, desired: int, burst: int, want: int) -> None:
         """Create the missing, delete the surplus, never more than the burst."""
         assert replicas_diff(active, desired, burst) == want

@@ -20,6 +20,7 @@ from kemu.api.replicationcontrollers import label_selector_of
 from kemu.api.validation import check_schema, validate
 from kemu.cli.printers import table_columns, table_row
 from kemu.clock import FakeClock
+from datetime import UTC
 
 Obj = dict[str, Any]
 
@@ -307,7 +308,6 @@ class TestReplicationManager:
 class TestDescribe:
     def test_page_as_kubectl_prints_it(self) -> None:
         """``kemu describe rc``: kubectl's ReplicationController page (the map selector as app=nginx)."""
-        from datetime import timezone
 
         from kemu.cli.describe import describe
 
@@ -318,7 +318,7 @@ class TestDescribe:
                                              "ownerReferences": [{"kind": "ReplicationController", "uid": "rc-uid",
                                                                   "controller": True, "name": "nginx"}]},
                  "status": {"phase": phase}} for i, phase in enumerate(("Running", "Pending"))]
-        text = describe(obj, events=[], related={"Pod": pods}, now=0.0, tz=timezone.utc)
+        text = describe(obj, events=[], related={"Pod": pods}, now=0.0, tz=UTC)
         assert text.splitlines()[:7] == [
             "Name:         nginx",
             "Namespace:    default",
