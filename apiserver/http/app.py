@@ -57,6 +57,7 @@ import asyncio
 import hmac
 import json
 import random
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -76,6 +77,7 @@ from apiserver.http.metrics import PREFIX as METRICS_PREFIX
 from apiserver.http.metrics import MetricsApi
 from apiserver.http.query import Query
 from apiserver.http.watch import END, WatchCaches, WatchOptions
+from kemu import wire
 from kemu.api import bodies, errors, reviews, schema, selectors
 from kemu.api import patch as patches
 from kemu.api.kinds import KindInfo
@@ -749,7 +751,7 @@ class KubeApi:
         target = tables.parse_accept(request.headers.get("Accept"))
         body = await self._read_body(request)
         warnings = apply_field_validation(body, rp.info, query.text("fieldValidation"))
-        op = "update_status" if rp.subresource == "status" else "update"
+        op: wire.Op = "update_status" if rp.subresource == "status" else "update"
         dry_run = query.dry_run()
         obj = await self.call(
             lambda: self.client.call(op, rp.info.kind, rp.namespace, rp.name, body, dry_run=dry_run or None)
@@ -993,8 +995,21 @@ def _warning_headers(warnings: list[str]) -> CIMultiDict[str] | None:
         return None
     headers: CIMultiDict[str] = CIMultiDict()
     for text in warnings:
-        headers.add("Warning", '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        headers.add("Warning", '299 - "' + _quoted_string_text(text) + '"')
     return headers
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _quoted_string_text(text: str) -> str:
+    """``text`` made fit for a header's quoted-string: backslash and quote
+    escaped, and control characters (a field name of a hostile body may
+    hold any) written as ``\\uXXXX``, as in the JSON they came from. A raw
+    CR or LF would be a header injection, and aiohttp rightly refuses to
+    send it: the whole response would be lost."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _scaled(scale: Obj, body: Any, patch_type: str | None) -> Obj:

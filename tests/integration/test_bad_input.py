@@ -273,6 +273,26 @@ class TestHttpFrontDoor:
         if code == 201:
             assert "" not in obj
 
+    def test_a_control_character_in_an_unknown_field_name_is_escaped_in_the_warning(self, door: Any) -> None:
+        """The Warning header names the unknown field with its CR/LF written as \\u000d\\u000a (found by the
+        fuzz suite: aiohttp refused the raw header and the client lost the whole response)."""
+        import http.client
+
+        host, port = door.url.removeprefix("http://").rsplit(":", 1)
+        body = b'{"metadata": {"name": "ctl", "a\\r\\nX-Injected: yes": 1}}'
+        conn = http.client.HTTPConnection(host, int(port), timeout=15)
+        try:
+            conn.request("POST", "/api/v1/namespaces/default/configmaps", body=body,
+                         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+        finally:
+            conn.close()
+        assert response.status == 201
+        assert response.getheader("X-Injected") is None
+        [warning] = response.headers.get_all("Warning")
+        assert "a\\u000d\\u000aX-Injected: yes" in warning, warning
+
     @pytest.mark.parametrize(("method", "path", "content_type", "body"), [
         ("POST", "/api/v1/namespaces/default/configmaps", "application/json",
          b'{"metadata": {"name": "n"}, "data": {"a": 18446744073709551616}}'),
