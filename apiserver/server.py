@@ -217,14 +217,14 @@ class ApiServer:
 
     # -- publishing ----------------------------------------------------------------
 
-    def topic_events(self, change: Change) -> list[tuple[str, str]]:
+    def topic_events(self, change: Change) -> list[tuple[str, wire.EventType]]:
         """The ``(topic, event type)`` pairs a change is published on.
 
         Every change goes to its kind's topic. A pod also goes to its node's
         topic; a pod newly bound to a node arrives there as ADDED, the way a
         watch with ``fieldSelector=spec.nodeName=...`` sees it.
         """
-        out = [(wire.kind_topic(change.kind), change.type)]
+        out: list[tuple[str, wire.EventType]] = [(wire.kind_topic(change.kind), change.type)]
         if change.kind == "Pod":
             node = node_of(change.object)
             if node:
@@ -313,14 +313,15 @@ class ApiServer:
         kind = self.registry.kind_info(req.kind).kind
         node = _opt_str(req.opts, "node")
         topic = wire.node_topic(kind, node) if node else wire.kind_topic(kind)
-        events = []
-        for change in self.store.changes_since(rv, kind):
-            for t, etype in self.topic_events(change):
-                if t == topic:
-                    events.append({"type": etype, "object": change.object, "rv": change.rv})
+        events = [
+            wire.PastEvent(etype, change.object, change.rv)
+            for change in self.store.changes_since(rv, kind)
+            for t, etype in self.topic_events(change)
+            if t == topic
+        ]
         # The committed revision, not the staged one: a write staged earlier in
         # this batch is published after this reply, and must not be skipped.
-        return {"events": events, "rv": self.store.committed_revision, "seq": self._seqs.get(topic, 0), "epoch": self.epoch}
+        return wire.EventsSince(events, self.store.committed_revision, self._seqs.get(topic, 0), self.epoch).body()
 
 
 def _opt_str(opts: dict[str, Any], key: str) -> str | None:

@@ -62,7 +62,7 @@ class Change:
 
     rv: int
     """The revision the change produced."""
-    type: str
+    type: wire.EventType
     """``ADDED``, ``MODIFIED`` or ``DELETED``."""
     kind: str
     object: Obj

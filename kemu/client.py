@@ -111,7 +111,7 @@ class Client:
 
     def call(
         self,
-        op: str,
+        op: wire.Op,
         kind: str | None = None,
         namespace: str | None = None,
         name: str | None = None,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import msgpack
 import zmq
@@ -53,6 +53,11 @@ __all__ = [
     "topic_bytes",
     "decode_watch",
     "EVENT_TYPES",
+    "EventType",
+    "Op",
+    "EventsSince",
+    "PastEvent",
+    "deep_copy",
     "make_socket",
 ]
 
@@ -63,21 +68,20 @@ PROTOCOL_VERSION = 1
 
 HEARTBEAT_TOPIC = b"\x00heartbeat\x00"
 
-OPS = frozenset(
-    {
-        "ping",
-        "create",
-        "get",
-        "list",
-        "update",
-        "update_status",
-        "patch",
-        "delete",
-        "bind",
-        "events_since",
-        "call",  # forwarded to a component (kubelet logs/exec); see apiserver
-    }
-)
+Op = Literal[
+    "ping",
+    "create",
+    "get",
+    "list",
+    "update",
+    "update_status",
+    "patch",
+    "delete",
+    "bind",
+    "events_since",
+    "call",  # forwarded to a component (kubelet logs/exec); see apiserver
+]
+OPS: frozenset[str] = frozenset(get_args(Op))
 """The operations of the request API."""
 
 
@@ -111,6 +115,14 @@ def deep_copy(obj: Any) -> Any:
     return msgpack.unpackb(msgpack.packb(obj, use_bin_type=True), raw=False, strict_map_key=False)
 
 
+def _check_version(payload: dict[Any, Any]) -> None:
+    """Every frame names the protocol it speaks (``"v"``); a peer speaking
+    another version is refused by name instead of misread field by field."""
+    version = _expect(payload, "v", int)
+    if version != PROTOCOL_VERSION:
+        raise WireError(f"unsupported protocol version {version} (this side speaks {PROTOCOL_VERSION})")
+
+
 def _expect(payload: dict[Any, Any], key: str, types: type | tuple[type, ...], *, optional: bool = False) -> Any:
     """``payload[key]`` if it has one of ``types`` (bool never passes for int)."""
     value = payload.get(key)
@@ -134,8 +146,7 @@ class Request:
 
     id: int
     """Chosen by the client; echoed in the reply."""
-    op: str
-    """One of :data:`OPS`."""
+    op: Op
     kind: str | None = None
     namespace: str | None = None
     name: str | None = None
@@ -166,6 +177,7 @@ class Request:
         payload = unpack(data)
         if not isinstance(payload, dict):
             raise WireError(f"a request must be a map, got {type(payload).__name__}")
+        _check_version(payload)
         rid = _expect(payload, "id", int)
         op = _expect(payload, "op", str)
         if op not in OPS:
@@ -175,7 +187,7 @@ class Request:
             raise WireError("field 'opts' must be a map")
         return cls(
             id=rid,
-            op=op,
+            op=cast(Op, op),
             kind=_expect(payload, "kind", str, optional=True),
             namespace=_expect(payload, "ns", str, optional=True),
             name=_expect(payload, "name", str, optional=True),
@@ -216,6 +228,7 @@ class Reply:
         payload = unpack(data)
         if not isinstance(payload, dict):
             raise WireError("a reply must be a map")
+        _check_version(payload)
         return cls(id=_expect(payload, "id", int), code=_expect(payload, "code", int), body=payload.get("body"))
 
 
@@ -223,12 +236,12 @@ class Reply:
 class WatchEvent:
     """One change on a watch topic.
 
-    ``{"t": "event", "type": "ADDED"|"MODIFIED"|"DELETED", "kind": str,
+    ``{"v": 1, "t": "event", "type": "ADDED"|"MODIFIED"|"DELETED", "kind": str,
     "object": map, "rv": int, "seq": int, "epoch": str}``. ``rv`` is the
     resourceVersion the change produced; ``seq`` the topic's sequence number.
     """
 
-    type: str
+    type: EventType
     kind: str
     object: dict[str, Any]
     rv: int
@@ -238,6 +251,7 @@ class WatchEvent:
     def encode(self) -> bytes:
         return pack(
             {
+                "v": PROTOCOL_VERSION,
                 "t": "event",
                 "type": self.type,
                 "kind": self.kind,
@@ -251,7 +265,7 @@ class WatchEvent:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """``{"t": "heartbeat", "epoch": str, "rv": int, "seqs": {topic: seq}, "interval": float}``.
+    """``{"v": 1, "t": "heartbeat", "epoch": str, "rv": int, "seqs": {topic: seq}, "interval": float}``.
 
     ``seqs`` holds the last sequence number of every topic, so a subscriber
     that missed the tail of a burst notices even when no later event comes.
@@ -263,7 +277,7 @@ class Heartbeat:
     interval: float
 
     def encode(self) -> bytes:
-        return pack({"t": "heartbeat", "epoch": self.epoch, "rv": self.rv, "seqs": self.seqs, "interval": self.interval})
+        return pack({"v": PROTOCOL_VERSION, "t": "heartbeat", "epoch": self.epoch, "rv": self.rv, "seqs": self.seqs, "interval": self.interval})
 
 
 def kind_topic(kind: str) -> str:
@@ -281,8 +295,16 @@ def topic_bytes(topic: str) -> bytes:
     return topic.encode() + b"\x00"
 
 
-EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 """The ``type`` of a :class:`WatchEvent`, as in a Kubernetes watch."""
+EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
+
+
+def _event_type(payload: dict[Any, Any]) -> EventType:
+    etype = _expect(payload, "type", str)
+    if etype not in EVENT_TYPES:
+        raise WireError(f"unknown watch event type {etype!r:.40}")
+    return cast(EventType, etype)
 
 
 def _seqs(value: Any) -> dict[str, int]:
@@ -324,6 +346,7 @@ def decode_watch(frames: list[bytes]) -> tuple[str, WatchEvent | Heartbeat]:
     payload = unpack(frames[1])
     if not isinstance(payload, dict):
         raise WireError("a watch message must be a map")
+    _check_version(payload)
     mtype = payload.get("t")
     if mtype == "heartbeat":
         interval = float(_expect(payload, "interval", (int, float)))
@@ -336,11 +359,8 @@ def decode_watch(frames: list[bytes]) -> tuple[str, WatchEvent | Heartbeat]:
             interval=interval,
         )
     if mtype == "event":
-        etype = _expect(payload, "type", str)
-        if etype not in EVENT_TYPES:
-            raise WireError(f"unknown watch event type {etype!r:.40}")
         return topic, WatchEvent(
-            type=etype,
+            type=_event_type(payload),
             kind=_expect(payload, "kind", str),
             object=_event_object(payload.get("object")),
             rv=_nonnegative(payload, "rv"),
@@ -348,6 +368,50 @@ def decode_watch(frames: list[bytes]) -> tuple[str, WatchEvent | Heartbeat]:
             epoch=_expect(payload, "epoch", str),
         )
     raise WireError(f"unknown watch message type {mtype!r:.40}")
+
+
+@dataclass(frozen=True, slots=True)
+class PastEvent:
+    """One change of an :class:`EventsSince` answer."""
+
+    type: EventType
+    object: dict[str, Any]
+    rv: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventsSince:
+    """The body of an ``events_since`` reply: the changes of one topic after
+    a resourceVersion, and where the topic stands now.
+
+    ``{"events": [{"type", "object", "rv"}...], "rv": int, "seq": int, "epoch": str}``:
+    ``rv`` is the server's committed revision, ``seq`` the topic's current
+    sequence number (the subscriber goes on from it) and ``epoch`` the server's.
+    """
+
+    events: list[PastEvent]
+    rv: int
+    seq: int
+    epoch: str
+
+    def body(self) -> dict[str, Any]:
+        return {"events": [{"type": e.type, "object": e.object, "rv": e.rv} for e in self.events],
+                "rv": self.rv, "seq": self.seq, "epoch": self.epoch}
+
+    @classmethod
+    def decode(cls, body: Any) -> EventsSince:
+        """Check a reply body field by field; :class:`WireError` if it is not one."""
+        if not isinstance(body, dict):
+            raise WireError(f"an events_since reply must be a map, got {type(body).__name__}")
+        raw = body.get("events")
+        if not isinstance(raw, list):
+            raise WireError("an events_since reply without an events list")
+        events = []
+        for item in raw:
+            if not isinstance(item, dict):
+                raise WireError(f"an events_since event must be a map, got {type(item).__name__}")
+            events.append(PastEvent(_event_type(item), _event_object(item.get("object")), _nonnegative(item, "rv")))
+        return cls(events, _nonnegative(body, "rv"), _nonnegative(body, "seq"), _expect(body, "epoch", str))
 
 
 def _nonnegative(payload: dict[Any, Any], key: str) -> int:

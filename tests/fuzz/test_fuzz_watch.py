@@ -40,8 +40,8 @@ pytestmark = pytest.mark.timeout(120)
 
 Obj = dict[str, Any]
 
-HEARTBEAT: Obj = {"t": "heartbeat", "epoch": "e", "rv": 3, "seqs": {"Pod": 2, "ConfigMap": 1}, "interval": 0.5}
-EVENT: Obj = {"t": "event", "type": "ADDED", "kind": "ConfigMap", "rv": 4, "seq": 2, "epoch": "e",
+HEARTBEAT: Obj = {"v": 1, "t": "heartbeat", "epoch": "e", "rv": 3, "seqs": {"Pod": 2, "ConfigMap": 1}, "interval": 0.5}
+EVENT: Obj = {"v": 1, "t": "event", "type": "ADDED", "kind": "ConfigMap", "rv": 4, "seq": 2, "epoch": "e",
               "object": fs.skeleton("ConfigMap", "seed")}
 
 

@@ -362,22 +362,24 @@ class TestGarbage:
             [b"\xc1"],
             [b"\x00" * 1000],
             [msgpack.packb([1, 2, 3])],
-            [msgpack.packb({"id": "x", "op": "get"})],
-            [msgpack.packb({"id": 1, "op": "nuke"})],
-            [msgpack.packb({"id": 2, "op": "get", "kind": 5})],
-            [msgpack.packb({"id": 3, "op": "create", "kind": "Pod", "ns": "default", "body": "nope"})],
-            [msgpack.packb({"id": 4, "op": "list", "kind": "Pod", "opts": "x"})],
-            [msgpack.packb({"id": 5, "op": "patch", "kind": "Pod", "ns": "default", "name": "x", "body": 7})],
-            [msgpack.packb({"id": 6, "op": "list", "kind": "Pod", "opts": {"limit": "ten"}})],
-            [msgpack.packb({"id": 7, "op": "create", "kind": "Pod", "ns": "default", "body": {"metadata": "x"}})],
-            [msgpack.packb({"id": 8, "op": "create", "kind": "Pod", "ns": "default", "body": {"spec": [1]}})],
+            [msgpack.packb({"v": 1, "id": "x", "op": "get"})],
+            [msgpack.packb({"v": 1, "id": 1, "op": "nuke"})],
+            [msgpack.packb({"v": 1, "id": 2, "op": "get", "kind": 5})],
+            [msgpack.packb({"v": 1, "id": 3, "op": "create", "kind": "Pod", "ns": "default", "body": "nope"})],
+            [msgpack.packb({"v": 1, "id": 4, "op": "list", "kind": "Pod", "opts": "x"})],
+            [msgpack.packb({"v": 1, "id": 5, "op": "patch", "kind": "Pod", "ns": "default", "name": "x", "body": 7})],
+            [msgpack.packb({"v": 1, "id": 6, "op": "list", "kind": "Pod", "opts": {"limit": "ten"}})],
+            [msgpack.packb({"v": 1, "id": 7, "op": "create", "kind": "Pod", "ns": "default", "body": {"metadata": "x"}})],
+            [msgpack.packb({"v": 1, "id": 8, "op": "create", "kind": "Pod", "ns": "default", "body": {"spec": [1]}})],
+            [msgpack.packb({"id": 9, "op": "get", "kind": "Pod"})],  # no protocol version
+            [msgpack.packb({"v": 2, "id": 10, "op": "get", "kind": "Pod"})],
             [b"a", b"b", b"c"],
         ]
         for _ in range(200):
             payloads.append([bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 300)))])
         for i in range(100):  # structurally plausible requests with random values
             body = {rnd.choice(["metadata", "spec", "status", "kind"]): rnd.choice([None, 1, "x", [], {}, {"a": [1]}])}
-            req = {"id": 1000 + i, "op": rnd.choice(sorted(wire.OPS)), "kind": rnd.choice(["Pod", "Deployment", "Nope", None]),
+            req = {"v": 1, "id": 1000 + i, "op": rnd.choice(sorted(wire.OPS)), "kind": rnd.choice(["Pod", "Deployment", "Nope", None]),
                    "ns": rnd.choice(["default", None, ""]), "name": rnd.choice(["a", None, ""]), "body": body,
                    "opts": {rnd.choice(["rv", "limit", "label_selector"]): rnd.choice([1, "x", None, -5])}}
             payloads.append([msgpack.packb(req)])
@@ -395,6 +397,8 @@ class TestGarbage:
             by_id = {r.id: r for r in replies}
             assert by_id[1].code == 400 and "unknown operation" in by_id[1].body["message"]
             assert by_id[3].code == 400
+            assert by_id[9].code == 400 and "field 'v' must be int" in by_id[9].body["message"]
+            assert by_id[10].code == 400 and "unsupported protocol version 2" in by_id[10].body["message"]
         finally:
             sock.close(linger=0)
         assert apiserver.proc is not None and apiserver.proc.alive()

@@ -28,10 +28,12 @@ class TestRequest:
         ("payload", "message"),
         [
             ([1, 2], "a request must be a map, got list"),
-            ({"id": True, "op": "get"}, "field 'id' must be int, got bool"),
-            ({"id": 1, "op": "nuke"}, "unknown operation 'nuke'"),
-            ({"id": 1, "op": "get", "kind": 5}, "field 'kind' must be str, got int"),
-            ({"id": 1, "op": "get", "opts": "x"}, "field 'opts' must be a map"),
+            ({"id": 1, "op": "get"}, "field 'v' must be int, got NoneType"),
+            ({"v": 2, "id": 1, "op": "get"}, "unsupported protocol version 2 (this side speaks 1)"),
+            ({"v": 1, "id": True, "op": "get"}, "field 'id' must be int, got bool"),
+            ({"v": 1, "id": 1, "op": "nuke"}, "unknown operation 'nuke'"),
+            ({"v": 1, "id": 1, "op": "get", "kind": 5}, "field 'kind' must be str, got int"),
+            ({"v": 1, "id": 1, "op": "get", "opts": "x"}, "field 'opts' must be a map"),
         ],
     )
     def test_bad_requests_are_named(self, payload: object, message: str) -> None:
@@ -105,7 +107,7 @@ class TestWatch:
     ])
     def test_heartbeats_of_the_wrong_types_are_wire_errors(self, change: dict) -> None:
         """A heartbeat with a wrong type anywhere is a WireError, never a TypeError."""
-        payload = {"t": "heartbeat", "epoch": "e", "rv": 1, "seqs": {"Pod": 1}, "interval": 0.5, **change}
+        payload = {"v": 1, "t": "heartbeat", "epoch": "e", "rv": 1, "seqs": {"Pod": 1}, "interval": 0.5, **change}
         with pytest.raises(wire.WireError):
             wire.decode_watch([wire.HEARTBEAT_TOPIC, msgpack.packb(payload, use_bin_type=True)])
 
@@ -124,7 +126,42 @@ class TestWatch:
     ])
     def test_events_of_the_wrong_types_are_wire_errors(self, change: dict) -> None:
         """An event whose fields an informer could not use is a WireError."""
-        payload = {"t": "event", "type": "ADDED", "kind": "Pod", "object": {"metadata": {"name": "a"}},
+        payload = {"v": 1, "t": "event", "type": "ADDED", "kind": "Pod", "object": {"metadata": {"name": "a"}},
                    "rv": 5, "seq": 1, "epoch": "e", **change}
         with pytest.raises(wire.WireError):
             wire.decode_watch([wire.topic_bytes("Pod"), msgpack.packb(payload, use_bin_type=True)])
+
+
+class TestVersionAndEventsSince:
+    def test_a_watch_message_of_another_protocol_is_refused_by_name(self) -> None:
+        """A peer of another protocol version is told so, not misread field by field."""
+        payload = {"v": 9, "t": "heartbeat", "epoch": "e", "rv": 1, "seqs": {}, "interval": 0.5}
+        with pytest.raises(wire.WireError, match=r"unsupported protocol version 9 \(this side speaks 1\)"):
+            wire.decode_watch([wire.HEARTBEAT_TOPIC, msgpack.packb(payload, use_bin_type=True)])
+
+    def test_replies_carry_and_check_the_version(self) -> None:
+        reply = wire.Reply(3, 200, {"ok": True})
+        assert wire.Reply.decode(reply.encode()) == reply
+        with pytest.raises(wire.WireError, match="unsupported protocol version 0"):
+            wire.Reply.decode(msgpack.packb({"v": 0, "id": 3, "code": 200}))
+
+    def test_events_since_round_trip(self) -> None:
+        """The server's body decodes to the same typed answer."""
+        answer = wire.EventsSince([wire.PastEvent("MODIFIED", {"metadata": {"name": "a"}}, 7)], 9, 4, "e")
+        assert wire.EventsSince.decode(answer.body()) == answer
+
+    @pytest.mark.parametrize("body", [
+        None,
+        {"events": None, "rv": 1, "seq": 1, "epoch": "e"},
+        {"events": [5], "rv": 1, "seq": 1, "epoch": "e"},
+        {"events": [{"type": "GONE", "object": {"metadata": {"name": "a"}}, "rv": 1}], "rv": 1, "seq": 1, "epoch": "e"},
+        {"events": [{"type": "ADDED", "object": {}, "rv": 1}], "rv": 1, "seq": 1, "epoch": "e"},
+        {"events": [{"type": "ADDED", "object": {"metadata": {"name": "a"}}, "rv": "1"}], "rv": 1, "seq": 1, "epoch": "e"},
+        {"events": [], "rv": None, "seq": 1, "epoch": "e"},
+        {"events": [], "rv": 1, "seq": -1, "epoch": "e"},
+        {"events": [], "rv": 1, "seq": 1, "epoch": 2},
+    ])
+    def test_bad_events_since_bodies_are_wire_errors(self, body: object) -> None:
+        """A reply an informer could not use is a WireError, never a KeyError or TypeError."""
+        with pytest.raises(wire.WireError):
+            wire.EventsSince.decode(body)
