@@ -69,7 +69,7 @@ class _Pending:
 class ApiServer:
     """The request loop; see the module doc. ``run()`` blocks until ``stop()``."""
 
-    def __init__(self, store: Store, registry: Registry, config: ServerConfig, *, ctx: zmq.Context | None = None):
+    def __init__(self, store: Store, registry: Registry, config: ServerConfig, *, ctx: wire.Context | None = None):
         self.store = store
         self.registry = registry
         self.config = config
@@ -78,7 +78,7 @@ class ApiServer:
         self.log = get_logger()
         self._seqs: dict[str, int] = {}
         self._stop = threading.Event()
-        self._wake_w: zmq.Socket | None = None
+        self._wake_w: wire.Socket | None = None
         self.router = wire.make_socket(self.ctx, zmq.ROUTER)
         self.pub = wire.make_socket(self.ctx, zmq.PUB)
         self.router.bind(config.request_address)

@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from dnslib import (  # type: ignore[import-untyped]
+from dnslib import (
     AAAA,
     CNAME,
     NS,

@@ -79,6 +79,7 @@ from kemu.clock import REAL_CLOCK, Clock, parse_rfc3339
 from kemu.events import EventRecorder
 from kemu.informer import Informer, key_of, split_key
 from kemu.log import get_logger
+from kemu.types import controller_of, find_condition
 from kemu.workqueue import WorkQueue, run_workers
 
 __all__ = [
@@ -140,12 +141,8 @@ def obj_fields(obj: Obj) -> dict[str, Any]:
     }
 
 
-def controller_ref(obj: Obj) -> Obj | None:
-    """The ownerReference with ``controller: true`` (``metav1.GetControllerOf``), or None."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller") is True:
-            return ref
-    return None
+controller_ref = controller_of
+"""The ownerReference with ``controller: true`` (``metav1.GetControllerOf``), or None."""
 
 
 def is_controlled_by(obj: Obj, owner: Obj) -> bool:
@@ -166,12 +163,8 @@ def owner_ref_for(owner: Obj, *, controller: bool = True, block_owner_deletion: 
     }
 
 
-def pod_condition(pod: Obj, ctype: str) -> Obj | None:
-    """The pod's status condition of type ``ctype`` (``Ready``, ``PodScheduled``...), or None."""
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == ctype:
-            return cond
-    return None
+pod_condition = find_condition
+"""The pod's status condition of type ``ctype`` (``Ready``, ``PodScheduled``...), or None."""
 
 
 def is_pod_ready(pod: Obj) -> bool:

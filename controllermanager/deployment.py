@@ -87,6 +87,7 @@ from controllermanager.replicaset import ClaimDecision, claim_decision, is_pod_a
 from kemu.api import errors
 from kemu.api.selectors import LabelSelector
 from kemu.clock import rfc3339
+from kemu.types import OwnerReference
 
 __all__ = ["DEFAULT_WORKERS", "DeploymentController"]
 
@@ -146,7 +147,7 @@ class DeploymentController(QueueController[str]):
             self.log.info("deployment template changed", **obj_fields(new))
         self.enqueue_obj(new)
 
-    def _resolve(self, namespace: str, ref: Obj | None) -> Obj | None:
+    def _resolve(self, namespace: str, ref: OwnerReference | None) -> Obj | None:
         """The Deployment a controller reference points to, if we know it (by uid)."""
         if ref is None or ref.get("kind") != "Deployment":
             return None

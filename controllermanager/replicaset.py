@@ -64,6 +64,7 @@ from controllermanager.base import (
 from kemu.api import errors
 from kemu.api.selectors import LabelSelector
 from kemu.clock import rfc3339
+from kemu.types import OwnerReference
 
 __all__ = [
     "BURST_REPLICAS",
@@ -418,7 +419,7 @@ class ReplicaSetController(QueueController[str]):
             self.log.info(f"{self.noun} scaled", old_replicas=old_replicas, replicas=new_replicas, **obj_fields(new))
         self.enqueue_obj(new)
 
-    def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
+    def _resolve(self, namespace: str, ref: OwnerReference) -> Obj | None:
         """The ReplicaSet a controller reference points to, if it is one we know (by uid)."""
         if ref.get("kind") != self.kind:
             return None

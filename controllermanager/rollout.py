@@ -621,7 +621,7 @@ def equal_ignore_hash(a: Obj | None, b: Obj | None) -> bool:
     ...                   {"metadata": {"labels": {"app": "web"}}})
     True
     """
-    return semantic(_without_hash(a)) == semantic(_without_hash(b))
+    return bool(semantic(_without_hash(a)) == semantic(_without_hash(b)))
 
 
 # -- revisions ---------------------------------------------------------------------------------

@@ -57,21 +57,21 @@ class Client:
     timeout: float
     """Seconds a call waits for its reply, retries included."""
 
-    def __init__(self, address: str = DEFAULT_SERVER, *, timeout: float = 10.0, ctx: zmq.Context | None = None):
+    def __init__(self, address: str = DEFAULT_SERVER, *, timeout: float = 10.0, ctx: wire.Context | None = None):
         self.address = address
         self.timeout = timeout
         self.ctx = ctx or zmq.Context.instance()
         self._local = threading.local()
         self._ids = itertools.count(1)
-        self._sockets: list[zmq.Socket] = []
+        self._sockets: list[wire.Socket] = []
         self._lock = threading.Lock()
         self._closed = False
         self._watch_address: str | None = None
 
     # -- plumbing ----------------------------------------------------------------
 
-    def _socket(self) -> zmq.Socket:
-        sock: zmq.Socket | None = getattr(self._local, "sock", None)
+    def _socket(self) -> wire.Socket:
+        sock: wire.Socket | None = getattr(self._local, "sock", None)
         if sock is None or sock.closed:
             if self._closed:
                 raise RuntimeError("client is closed")
@@ -136,6 +136,25 @@ class Client:
             raise errors.ApiError(status)
         return reply.body
 
+    def call_map(
+        self,
+        op: wire.Op,
+        kind: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        body: Any = None,
+        *,
+        timeout: float | None = None,
+        **opts: Any,
+    ) -> Obj:
+        """:meth:`call` for the operations whose answer is an object or a list
+        (every one but ``call``): a reply of another shape is a
+        :class:`~kemu.wire.WireError`, not a surprise further on."""
+        answer = self.call(op, kind, namespace, name, body, timeout=timeout, **opts)
+        if not isinstance(answer, dict):
+            raise wire.WireError(f"the answer to {op} must be a map, got {type(answer).__name__}")
+        return answer
+
     def _roundtrip(self, request: wire.Request, deadline: float) -> wire.Reply | None:
         sock = self._socket()
         try:
@@ -170,7 +189,7 @@ class Client:
         return ns or "default"
 
     def ping(self, *, timeout: float | None = None) -> Obj:
-        return self.call("ping", timeout=timeout)
+        return self.call_map("ping", timeout=timeout)
 
     def watch_address(self) -> str:
         """The PUB address the server advertises (asked once, then cached)."""
@@ -180,10 +199,10 @@ class Client:
 
     def create(self, obj: Obj, *, namespace: str | None = None, dry_run: bool = False) -> Obj:
         kind = obj.get("kind", "")
-        return self.call("create", kind, self._ns(kind, namespace, obj), None, obj, dry_run=dry_run or None)
+        return self.call_map("create", kind, self._ns(kind, namespace, obj), None, obj, dry_run=dry_run or None)
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj:
-        return self.call("get", kind, self._ns(kind, namespace), name)
+        return self.call_map("get", kind, self._ns(kind, namespace), name)
 
     def list(
         self,
@@ -211,7 +230,7 @@ class Client:
             "limit": limit,
             "continue": continue_token,
         }
-        return self.call("list", kind, ns, timeout=timeout, **opts)
+        return self.call_map("list", kind, ns, timeout=timeout, **opts)
 
     def list_all(
         self,
@@ -243,13 +262,13 @@ class Client:
 
     def update(self, obj: Obj, *, dry_run: bool = False) -> Obj:
         kind = obj["kind"]
-        return self.call(
+        return self.call_map(
             "update", kind, self._ns(kind, None, obj), obj["metadata"]["name"], obj, dry_run=dry_run or None
         )
 
     def update_status(self, obj: Obj) -> Obj:
         kind = obj["kind"]
-        return self.call("update_status", kind, self._ns(kind, None, obj), obj["metadata"]["name"], obj)
+        return self.call_map("update_status", kind, self._ns(kind, None, obj), obj["metadata"]["name"], obj)
 
     def patch(
         self,
@@ -262,7 +281,7 @@ class Client:
         subresource: str | None = None,
         dry_run: bool = False,
     ) -> Obj:
-        return self.call(
+        return self.call_map(
             "patch",
             kind,
             self._ns(kind, namespace),
@@ -284,7 +303,7 @@ class Client:
         preconditions: Obj | None = None,
         dry_run: bool = False,
     ) -> Obj:
-        return self.call(
+        return self.call_map(
             "delete",
             kind,
             self._ns(kind, namespace),
@@ -297,8 +316,8 @@ class Client:
 
     def bind(self, namespace: str, name: str, node: str) -> Obj:
         """pods/binding: assign a pending pod to ``node``."""
-        return self.call("bind", "Pod", namespace, name, {"target": {"kind": "Node", "name": node}})
+        return self.call_map("bind", "Pod", namespace, name, {"target": {"kind": "Node", "name": node}})
 
     def events_since(self, kind: str, rv: int, *, node: str | None = None) -> Obj:
         """``{"events": [...], "rv": int, "seq": int, "epoch": str}``; raises 410 when too old."""
-        return self.call("events_since", kind, rv=rv, node=node)
+        return self.call_map("events_since", kind, rv=rv, node=node)

@@ -35,8 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-import zmq
-
+from kemu import wire
 from kemu.api import errors
 from kemu.client import Client, Unavailable
 
@@ -220,7 +219,7 @@ class KubeletClient:
     timeout: float
     """Seconds a call may take beyond what it asks the kubelet to wait."""
 
-    def __init__(self, target: KubeletTarget, *, timeout: float = 10.0, ctx: zmq.Context | None = None):
+    def __init__(self, target: KubeletTarget, *, timeout: float = 10.0, ctx: wire.Context | None = None):
         self.target = target
         self.timeout = timeout
         self._client = Client(target.address, timeout=timeout, ctx=ctx)

@@ -175,7 +175,7 @@ class StreamSession:
         self.spec = spec
         self.session = os.urandom(SESSION_ID_BYTES)
         self._on_output = on_output
-        self._sock: zmq.asyncio.Socket = wire.make_socket(ctx, zmq.DEALER, hwm=1000)  # type: ignore[assignment]
+        self._sock: zmq.asyncio.Socket = wire.make_socket(ctx, zmq.DEALER, hwm=1000)
         self._sock.connect(address)
         self._stdin_unacked = 0
         self._stdin_room = asyncio.Event()

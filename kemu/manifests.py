@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from kemu.api.kinds import KINDS, kind_for_api
+from kemu.types import Obj
 
 __all__ = ["ManifestError", "Manifest", "load_manifests", "parse_manifests"]
 
@@ -108,10 +109,10 @@ def _check(obj: Any, source: str, index: int) -> dict[str, Any]:
         )
     # Round-trip through JSON: YAML may carry dates, sets or binary that JSON (and Kubernetes) cannot.
     try:
-        obj = json.loads(json.dumps(obj))
+        checked: Obj = json.loads(json.dumps(obj))
     except (TypeError, ValueError) as exc:
         raise ManifestError(f"error: error validating {where}: {exc}") from None
-    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    api_version, kind = checked.get("apiVersion"), checked.get("kind")
     if not api_version or not kind:
         missing = "apiVersion" if not api_version else "kind"
         raise ManifestError(
@@ -121,8 +122,8 @@ def _check(obj: Any, source: str, index: int) -> dict[str, Any]:
     if not isinstance(api_version, str) or not isinstance(kind, str):
         raise ManifestError(f"error: error validating {where}: apiVersion and kind must be strings")
     if kind_for_api(api_version, kind) is None:
-        name = (obj.get("metadata") or {}).get("name", "") if isinstance(obj.get("metadata"), dict) else ""
-        ns = (obj.get("metadata") or {}).get("namespace", "") if isinstance(obj.get("metadata"), dict) else ""
+        name = (checked.get("metadata") or {}).get("name", "") if isinstance(checked.get("metadata"), dict) else ""
+        ns = (checked.get("metadata") or {}).get("namespace", "") if isinstance(checked.get("metadata"), dict) else ""
         hint = ""
         if kind in KINDS:
             hint = f' (kemu serves {kind} as "{KINDS[kind].api_version}")'
@@ -131,4 +132,4 @@ def _check(obj: Any, source: str, index: int) -> dict[str, Any]:
             f'no matches for kind "{kind}" in version "{api_version}"{hint}\n'
             "ensure CRDs are installed first"
         )
-    return obj
+    return checked

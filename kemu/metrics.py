@@ -29,16 +29,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kemu import wire
 from kemu.api import errors
 from kemu.api.quantity import parse_quantity
 from kemu.client import Client, Unavailable
 from kemu.kubeletclient import kubelet_address
 from kemu.log import get_logger
-
-if TYPE_CHECKING:
-    import zmq
 
 __all__ = [
     "GROUP",
@@ -194,7 +192,7 @@ class Scraper:
     """Scrapes every Ready node's kubelet; see the module doc. Thread-safe."""
 
     def __init__(self, list_nodes: Callable[[], list[Obj]], *, resolution: float = DEFAULT_RESOLUTION,
-                 timeout: float = DEFAULT_SCRAPE_TIMEOUT, ctx: zmq.Context | None = None,
+                 timeout: float = DEFAULT_SCRAPE_TIMEOUT, ctx: wire.Context | None = None,
                  workers: int = 32) -> None:
         self.list_nodes = list_nodes
         """Reads the Nodes (from the apiserver)."""

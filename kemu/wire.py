@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, TypeAlias, TypeVar, cast, get_args
 
 import msgpack
 import zmq
@@ -60,6 +60,12 @@ __all__ = [
     "deep_copy",
     "make_socket",
 ]
+
+Context: TypeAlias = "zmq.Context[zmq.Socket[bytes]]"
+"""A ZeroMQ context, as every kemu socket owner holds one."""
+Socket: TypeAlias = "zmq.Socket[bytes]"
+"""A ZeroMQ socket (frames are bytes)."""
+S = TypeVar("S", bound="zmq.Socket[Any]")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """The largest frame any kemu socket accepts (a list of 10,000 pods is ~20 MB)."""
@@ -91,7 +97,8 @@ class WireError(ValueError):
 
 def pack(obj: Any) -> bytes:
     """msgpack-encode ``obj`` (str as str, bytes as bin)."""
-    return msgpack.packb(obj, use_bin_type=True)
+    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    return packed
 
 
 def unpack(data: bytes) -> Any:
@@ -421,11 +428,11 @@ def _nonnegative(payload: dict[Any, Any], key: str) -> int:
     return value
 
 
-def make_socket(ctx: zmq.Context, kind: int, *, hwm: int = 100_000) -> zmq.Socket:
+def make_socket(ctx: zmq.Context[S], kind: int, *, hwm: int = 100_000) -> S:
     """A socket with kemu's safety settings: bounded message size, no lingering
     on close, and generous high-water marks (watch bursts must not drop at the
     first thousand; drops beyond are caught by sequence numbers)."""
-    sock = ctx.socket(kind)
+    sock: S = ctx.socket(kind)
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, hwm)

@@ -366,7 +366,7 @@ class PodWorkers:
     def observe(self, pod: Obj) -> str:
         """Record the latest version of ``pod``; returns its uid."""
         meta = pod["metadata"]
-        uid = meta["uid"]
+        uid: str = meta["uid"]
         with self.lock:
             rec = self.records.get(uid)
             if rec is None:
@@ -387,7 +387,7 @@ class PodWorkers:
 
     def forget_api(self, pod: Obj) -> str:
         """The pod is gone from the apiserver (deleted with grace 0, or force)."""
-        uid = pod["metadata"]["uid"]
+        uid: str = pod["metadata"]["uid"]
         with self.lock:
             rec = self.records.get(uid)
             if rec is not None:

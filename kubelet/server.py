@@ -115,7 +115,7 @@ def choose_container(pod: Obj, requested: str | None) -> str:
             return requested
         raise errors.bad_request(f"container {requested} is not valid for pod {pod_name}")
     if len(names) == 1:
-        return names[0]
+        return str(names[0])
     default = (meta.get("annotations") or {}).get(DEFAULT_CONTAINER_ANNOTATION)
     if default in names:
         return str(default)
@@ -138,7 +138,7 @@ class KubeletServer:
         node_name: str,
         log: Any,
         workers: int = 16,
-        ctx: zmq.Context | None = None,
+        ctx: wire.Context | None = None,
     ) -> None:
         self.ip = ip
         self.port = port
@@ -151,12 +151,12 @@ class KubeletServer:
         self._inproc = f"inproc://kubelet-server-{next(_ids)}-{id(self)}"
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"kubelet-server-{node_name}")
         self._local = threading.local()
-        self._push_sockets: list[zmq.Socket] = []
+        self._push_sockets: list[wire.Socket] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._router: zmq.Socket | None = None
-        self._pull: zmq.Socket | None = None
+        self._router: wire.Socket | None = None
+        self._pull: wire.Socket | None = None
         self.streams = StreamSessions(pods=pods, runtime=runtime, log=self.log, choose=choose_container,
                                       send=self._send_stream,
                                       release=self._release_push)
@@ -258,8 +258,8 @@ class KubeletServer:
 
     # -- pool threads
 
-    def _push(self) -> zmq.Socket:
-        sock: zmq.Socket | None = getattr(self._local, "push", None)
+    def _push(self) -> wire.Socket:
+        sock: wire.Socket | None = getattr(self._local, "push", None)
         if sock is None:
             sock = self.ctx.socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 0)
@@ -276,7 +276,7 @@ class KubeletServer:
     def _release_push(self) -> None:
         """Close the calling thread's PUSH socket (a stream session's thread,
         as it ends), after what it sent was handed over."""
-        sock: zmq.Socket | None = getattr(self._local, "push", None)
+        sock: wire.Socket | None = getattr(self._local, "push", None)
         if sock is None:
             return
         self._local.push = None

@@ -67,6 +67,7 @@ from kemu.clock import REAL_CLOCK, Clock, rfc3339
 from kemu.events import EventRecorder
 from kemu.informer import Informer, key_of, split_key
 from kemu.log import get_logger
+from kemu.types import Condition, find_condition
 from scheduler.filters import FILTERS, FilterFn, NodeInfo, PodInfo, Status, run_filters
 from scheduler.scores import (
     CycleState,
@@ -364,7 +365,7 @@ class SchedulingQueue:
 
     def backoff_duration(self, key: str) -> float:
         attempts = self._attempts.get(key, 1)
-        return min(self.initial_backoff * 2 ** max(attempts - 1, 0), self.max_backoff)
+        return float(min(self.initial_backoff * 2 ** max(attempts - 1, 0), self.max_backoff))
 
     def _push_active(self, key: str) -> None:
         self._where[key] = _ACTIVE
@@ -641,8 +642,7 @@ class Scheduler:
     def _cycle_state(self, pod: PodInfo) -> CycleState:
         """The selectors of the Services that select the pod (for spreading)."""
         selectors = []
-        # (the ignore: Informer's ``list`` method shadows the builtin in its annotations)
-        for svc in self.services.by_index("namespace", pod.namespace):  # type: ignore[attr-defined]
+        for svc in self.services.by_index("namespace", pod.namespace):
             selector = self._service_selector(svc)
             if selector is not None and selector.matches(pod.labels):
                 selectors.append(selector)
@@ -776,11 +776,8 @@ def _rv(obj: Obj | None) -> str | None:
     return ((obj or {}).get("metadata") or {}).get("resourceVersion")
 
 
-def _pod_scheduled(pod: Obj) -> Obj | None:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "PodScheduled":
-            return cond
-    return None
+def _pod_scheduled(pod: Obj) -> Condition | None:
+    return find_condition(pod, "PodScheduled")
 
 
 def _has_condition(pod: Obj, message: str) -> bool:

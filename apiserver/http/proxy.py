@@ -43,6 +43,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 from multidict import CIMultiDict
 
 from kemu.api import errors
@@ -253,7 +254,7 @@ class Proxy:
         log = self.log.bind(method=request.method, upstream=url)
         try:
             upstream = await self._client_session().request(
-                request.method, aiohttp.client.URL(url, encoded=True), headers=headers, data=body,
+                request.method, URL(url, encoded=True), headers=headers, data=body,
                 allow_redirects=False,
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
