@@ -19,7 +19,7 @@ A woken waiter re-reads the clock and re-checks its predicate, exactly as
 with any condition variable, so early wake-ups are harmless.
 
 The helpers at the bottom write and read the two timestamp formats of the
-Kubernetes API: ``metav1.Time`` (RFC 3339, whole seconds:
+Kubernetes API (thin names over :mod:`kemu.apimachinery`, the one copy): ``metav1.Time`` (RFC 3339, whole seconds:
 ``2026-11-25T19:13:48Z``, used by ``creationTimestamp``,
 ``lastTransitionTime`` ...) and ``metav1.MicroTime`` (microseconds:
 ``2026-11-25T19:13:48.123456Z``, used by a Lease's ``renewTime`` and an
@@ -28,12 +28,11 @@ Event's ``eventTime``).
 
 from __future__ import annotations
 
-import calendar
-import re
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
+
+from kemu.apimachinery import format_micro_time, format_time, parse_time
 
 __all__ = [
     "Clock",
@@ -257,44 +256,26 @@ class FakeClock:
 def rfc3339(ts: float | None = None) -> str:
     """``metav1.Time`` text: UTC, whole seconds (truncated, as Kubernetes
     does), ``Z`` suffix. ``rfc3339(0)`` is ``"1970-01-01T00:00:00Z"``; without
-    an argument, the current wall time."""
-    if ts is None:
-        ts = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts // 1)))
+    an argument, the current wall time (:func:`kemu.apimachinery.format_time`)."""
+    return format_time(ts)
 
 
 def rfc3339_micro(ts: float | None = None) -> str:
     """``metav1.MicroTime`` text: UTC with six fractional digits,
-    ``"2026-11-25T19:13:48.123456Z"``; without an argument, the current wall time."""
-    if ts is None:
-        ts = time.time()
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+    ``"2026-11-25T19:13:48.123456Z"``; without an argument, the current wall
+    time (:func:`kemu.apimachinery.format_micro_time`)."""
+    return format_micro_time(ts)
 
 
 def parse_rfc3339(text: str) -> float:
-    """Epoch seconds for an RFC 3339 timestamp, with or without a fraction
-    (any number of digits, so Go's nanosecond ``RFC3339Nano`` parses too) and
-    with ``Z`` or a numeric offset.
+    """Epoch seconds for an RFC 3339 timestamp, read as the apiserver reads a
+    ``metav1.Time`` (:func:`kemu.apimachinery.parse_time`): a fraction of any
+    length (so Go's ``RFC3339Nano`` and ``MicroTime`` texts parse too), ``Z``
+    or a numeric offset; anything else is a ``ValueError`` with Go's message.
 
     >>> parse_rfc3339("1970-01-01T00:01:00Z")
     60.0
     >>> parse_rfc3339("1970-01-01T01:00:00.5+01:00")
     0.5
     """
-    match = _RFC3339.match(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f'cannot parse "{text}" as an RFC 3339 time (want e.g. "2026-11-25T19:13:48Z")')
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction, zone = match.group(7), match.group(8)
-    try:
-        datetime(year, month, day, hour, minute, min(second, 59))
-    except ValueError as exc:
-        raise ValueError(f'cannot parse "{text}" as an RFC 3339 time: {exc}') from None
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    return seconds + (float(fraction) if fraction else 0.0)
+    return parse_time(text).epoch

@@ -28,8 +28,6 @@ its own thread pool. A kubelet that does not answer in time raises
 
 from __future__ import annotations
 
-import calendar
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from typing import Any, Self
 
 from kemu import wire
 from kemu.api import errors
+from kemu.apimachinery import parse_time
 from kemu.client import Client, Unavailable
 
 __all__ = [
@@ -290,30 +289,19 @@ class KubeletClient:
 
 # -- what the apiserver adds to a log -------------------------------------------------------
 
-_RFC3339 = re.compile(
-    r"^(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):(\d\d))$"
-)
-
 
 def parse_rfc3339(text: str) -> int:
-    """Nanoseconds since the epoch of an RFC 3339 time; ``ValueError`` when
-    ``text`` is not one.
+    """Nanoseconds since the epoch of an RFC 3339 time (a ``sinceTime``, a
+    CRI log line's ``RFC3339Nano`` stamp), read as Go's ``time.Parse`` reads
+    it (:func:`kemu.apimachinery.parse_time`); ``ValueError`` when ``text``
+    is not one.
 
     >>> parse_rfc3339("1970-01-01T00:00:01.5Z")
     1500000000
     >>> parse_rfc3339("1970-01-01T01:00:00+01:00")
     0
     """
-    m = _RFC3339.match(text.strip())
-    if m is None:
-        raise ValueError(f"{text!r} is not an RFC 3339 time")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    if m.group(9):
-        offset = (int(m.group(10)) * 60 + int(m.group(11))) * 60
-        seconds -= offset if m.group(9) == "+" else -offset
-    nanos = int((m.group(7) or "0").ljust(9, "0"))
-    return seconds * 1_000_000_000 + nanos
+    return parse_time(text).unix_nano
 
 
 @dataclass

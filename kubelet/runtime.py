@@ -133,6 +133,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from kemu.api.quantity import cpu_millis, memory_bytes
+from kemu.apimachinery import format_time, parse_micro_time
 from kemu.images import ImageCatalog, ImageSpec, effective_argv
 from kubelet import servers
 from kubelet.shim import BindMount, ExecConfig, RootFs, ShimConfig
@@ -463,13 +464,12 @@ def _kill_session(sid: int, started_after: int | None) -> None:
 
 
 def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    """The shim's times are ``metav1.MicroTime`` texts."""
+    return parse_micro_time(text).to_datetime() if text else None
 
 
 def _rfc3339(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(when)
 
 
 def _utcnow() -> datetime:

@@ -29,6 +29,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
+from kemu import apimachinery
 from kemu.api import quantity, schema
 
 __all__ = ["apply_defaults", "carry_over_allocated"]
@@ -364,11 +365,27 @@ def _canonical(value: Any, *, round_to_milli: bool) -> Any:
         return value
 
 
+def _canonical_time(value: Any, *, micro: bool) -> Any:
+    """A ``metav1.Time``/``MicroTime`` as the apiserver writes it back: the
+    decoded instant re-encoded in UTC (``+01:00`` becomes ``Z``; a Time drops
+    its fraction)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if micro:
+            return apimachinery.format_micro_time(apimachinery.parse_micro_time(value))
+        return apimachinery.format_time(apimachinery.parse_time(value))
+    except ValueError:
+        return value
+
+
 def _canonicalize_quantities(value: Any, typ: schema.Type) -> Any:
-    """``value`` with every quantity in canonical form (in place for
-    containers; the new value is returned for a bare quantity)."""
+    """``value`` with every quantity, and every time, in canonical form (in
+    place for containers; the new value is returned for a bare scalar)."""
     if typ is schema.QUANTITY:
         return _canonical(value, round_to_milli=False)
+    if typ is schema.TIME or typ is schema.MICRO_TIME:
+        return _canonical_time(value, micro=typ is schema.MICRO_TIME)
     if typ is schema.RESOURCE_LIST and isinstance(value, dict):
         for name, item in value.items():
             value[name] = _canonical(item, round_to_milli=True)

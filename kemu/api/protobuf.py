@@ -44,16 +44,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import calendar
 import json
 import math
 import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, UTC
 from typing import Any
 
+from kemu import apimachinery
 from kemu.api.protobuf_fields import GROUP_VERSIONS, INLINE, MESSAGES, OMITEMPTY, OMITZERO, POINTER, SLICE_MESSAGES
 
 __all__ = [
@@ -254,29 +253,25 @@ def _seconds_nanos(data: bytes, start: int, end: int) -> tuple[int, int, bool]:
     return seconds, nanos, present
 
 
+_TIME_RANGE = (apimachinery.parse_time("0000-01-01T00:00:00Z").seconds, apimachinery.parse_time("9999-12-31T23:59:59Z").seconds)
+"""The seconds a four-digit RFC 3339 year can write."""
+
+
 def _format_time(seconds: int, nanos: int, micro: bool) -> str:
-    seconds += nanos // 1_000_000_000
-    nanos %= 1_000_000_000
-    try:
-        moment = datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        raise ProtobufError(f"time {seconds}s is out of range") from None
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if micro:
-        text += f".{nanos // 1000:06d}"
-    return text + "Z"
+    stamp = apimachinery.Timestamp(seconds + nanos // 1_000_000_000, nanos % 1_000_000_000)
+    if not _TIME_RANGE[0] <= stamp.seconds <= _TIME_RANGE[1]:
+        raise ProtobufError(f"time {seconds}s is out of range")
+    return apimachinery.format_micro_time(stamp) if micro else apimachinery.format_time(stamp)
 
 
 def _parse_time(text: Any) -> tuple[int, int]:
     if not isinstance(text, str):
         raise ProtobufError(f"a time must be a string, not {text!r}")
     try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise ProtobufError(f"{text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return calendar.timegm(moment.utctimetuple()), moment.microsecond * 1000
+        stamp = apimachinery.parse_time(text)
+    except ValueError as exc:
+        raise ProtobufError(str(exc)) from None
+    return stamp.seconds, stamp.nanos
 
 
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
@@ -509,7 +504,7 @@ def _map(
     for wire, span in occurrences:
         if wire != _LEN:
             raise ProtobufError(f"{where}: wire type {wire} for a map entry")
-        key: Any = _ZERO.get(key_type, "")
+        key: Any = _ZERO[key_type] if key_type in _ZERO else ""
         value: Any = None
         value_seen: list[tuple[int, Any]] = []
         for number, entry_wire, raw in _fields(data, span[0], span[1]):

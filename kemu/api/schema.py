@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kemu import apimachinery
 from kemu.api import quantity
 
 __all__ = [
@@ -1085,7 +1085,6 @@ def schema_for(kind_name: str) -> Struct | None:
 
 # --- checking ----------------------------------------------------------------
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _INT_RANGES: dict[str, tuple[int, int]] = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
@@ -1176,10 +1175,15 @@ def _check_quantity(value: Any, typ: Scalar, path: str, walk: _Walk) -> None:
 
 
 def _check_time(value: Any, typ: Scalar, path: str, walk: _Walk) -> None:
+    """``metav1.Time``/``MicroTime.UnmarshalJSON``: Go's ``time.Parse`` with
+    their layouts, and its error text, from :mod:`kemu.apimachinery`."""
     if not isinstance(value, str):
         walk.mismatch(value, typ, path)
-    elif not _RFC3339.match(value):
-        walk.fail(f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00": cannot parse "{value}" as "2006"', path)
+        return
+    try:
+        (apimachinery.parse_micro_time if typ is MICRO_TIME else apimachinery.parse_time)(value)
+    except ValueError as exc:
+        walk.fail(str(exc), path)
 
 
 def _check_bytes(value: Any, typ: Scalar, path: str, walk: _Walk) -> None:

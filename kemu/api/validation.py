@@ -41,6 +41,19 @@ from typing import Any
 
 from kemu.api import errors, quantity, schema
 from kemu.api.kinds import lookup_kind
+from kemu.apimachinery import (  # the one copy of apimachinery's format checks, re-exported here for callers
+    NameFn,
+    is_dns1035_label,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_qualified_name,
+    is_valid_label_value,
+    name_is_dns1035_label,
+    name_is_dns_label,
+    name_is_dns_subdomain,
+)
+from kemu.apimachinery import max_len_error as _max_len_error
+from kemu.apimachinery import regex_error as _regex_error
 
 __all__ = [
     "check_schema",
@@ -272,17 +285,6 @@ class ErrorList(list[FieldError]):
 # ---------------------------------------------------------------------------
 
 
-def _regex_error(message: str, fmt: str, *examples: str) -> str:
-    if not examples:
-        return f"{message} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{example}', " for example in examples)
-    return f"{message} (e.g. {shown}regex used for validation is '{fmt}')"
-
-
-def _max_len_error(length: int) -> str:
-    return f"must be no more than {length} characters"
-
-
 def inclusive_range_error(low: int, high: int) -> str:
     return f"must be between {low} and {high}, inclusive"
 
@@ -291,104 +293,17 @@ def _blen(text: str) -> int:
     return len(text.encode())
 
 
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
-_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
-_LABEL_KEY_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_LABEL_VALUE_FMT = "(" + _LABEL_KEY_FMT + ")?"
 _PERCENT_FMT = "[0-9]+%"
 _CONFIG_MAP_KEY_FMT = "[-._a-zA-Z0-9]+"
 _HTTP_HEADER_FMT = "[-A-Za-z0-9]+"
 
-_DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL_FMT)
-_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
-_DNS1035_LABEL_RE = re.compile(_DNS1035_LABEL_FMT)
-_LABEL_KEY_RE = re.compile(_LABEL_KEY_FMT)
-_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
 _PERCENT_RE = re.compile(_PERCENT_FMT)
 _CONFIG_MAP_KEY_RE = re.compile(_CONFIG_MAP_KEY_FMT)
 _HTTP_HEADER_RE = re.compile(_HTTP_HEADER_FMT)
 
-_DNS1123_LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character"
-)
-_DNS1123_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-_DNS1035_LABEL_MSG = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-    "start with an alphabetic character, and end with an alphanumeric character"
-)
-_LABEL_KEY_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
-)
-_LABEL_VALUE_MSG = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-
 IS_NEGATIVE = "must be greater than or equal to 0"
 FIELD_IMMUTABLE = "field is immutable"
 _FILE_MODE = "must be a number between 0 and 0777 (octal), both inclusive"
-
-
-def is_dns1123_label(value: str) -> list[str]:
-    out = [_max_len_error(63)] if _blen(value) > 63 else []
-    if not _DNS1123_LABEL_RE.fullmatch(value):
-        if _DNS1123_SUBDOMAIN_RE.fullmatch(value):
-            out.append("must not contain dots")
-        else:
-            out.append(_regex_error(_DNS1123_LABEL_MSG, _DNS1123_LABEL_FMT, "my-name", "123-abc"))
-    return out
-
-
-def is_dns1123_subdomain(value: str) -> list[str]:
-    out = [_max_len_error(253)] if _blen(value) > 253 else []
-    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
-        out.append(_regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return out
-
-
-def is_dns1035_label(value: str) -> list[str]:
-    out = [_max_len_error(63)] if _blen(value) > 63 else []
-    if not _DNS1035_LABEL_RE.fullmatch(value):
-        out.append(_regex_error(_DNS1035_LABEL_MSG, _DNS1035_LABEL_FMT, "my-name", "abc-123"))
-    return out
-
-
-def is_qualified_name(value: str) -> list[str]:
-    """A label key / qualified name: ``[prefix/]name``."""
-    parts = value.split("/")
-    out: list[str] = []
-    if len(parts) > 2:
-        return [
-            "a valid label key "
-            + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix:
-            out.append("prefix part must be non-empty")
-        else:
-            out.extend("prefix part " + msg for msg in is_dns1123_subdomain(prefix))
-    name = parts[-1]
-    if not name:
-        out.append("name part must be non-empty")
-    elif _blen(name) > 63:
-        out.append("name part " + _max_len_error(63))
-    if not _LABEL_KEY_RE.fullmatch(name):
-        out.append("name part " + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc"))
-    return out
-
-
-def is_valid_label_value(value: str) -> list[str]:
-    out = [_max_len_error(63)] if _blen(value) > 63 else []
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        out.append(_regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return out
 
 
 def is_valid_port_num(port: int) -> list[str]:
@@ -488,28 +403,6 @@ def _validate_cidr(value: Any, path: Path, errs: ErrorList) -> bool:
     if not ok:
         errs.invalid(path, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")
     return ok
-
-
-def _mask_trailing_dash(name: str) -> str:
-    """A ``generateName`` may end in ``-``: replace it so the rest is checked."""
-    if len(name) > 1 and name.endswith("-"):
-        return name[:-2] + "a"
-    return name
-
-
-NameFn = Callable[[str, bool], list[str]]
-
-
-def name_is_dns_subdomain(name: str, prefix: bool) -> list[str]:
-    return is_dns1123_subdomain(_mask_trailing_dash(name) if prefix else name)
-
-
-def name_is_dns_label(name: str, prefix: bool) -> list[str]:
-    return is_dns1123_label(_mask_trailing_dash(name) if prefix else name)
-
-
-def name_is_dns1035_label(name: str, prefix: bool) -> list[str]:
-    return is_dns1035_label(_mask_trailing_dash(name) if prefix else name)
 
 
 # ---------------------------------------------------------------------------

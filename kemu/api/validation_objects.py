@@ -16,7 +16,6 @@ import base64
 import binascii
 import ipaddress
 import json
-import re
 from typing import Any
 
 from kemu.api import quantity
@@ -41,6 +40,7 @@ from kemu.api.validation import (
     is_qualified_name,
     name_is_dns_subdomain,
 )
+from kemu.apimachinery import is_wildcard_dns1123_subdomain
 
 __all__ = [
     "MAX_SECRET_SIZE",
@@ -349,7 +349,6 @@ def _role_ref_literal(ref: dict[str, Any]) -> str:
 # --- Ingress ---------------------------------------------------------------------------------
 
 _PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
-_WILDCARD_HOST = re.compile(r"^\*\.")
 
 
 def _validate_ingress_backend(backend: Any, path: Path, errs: ErrorList) -> None:
@@ -397,16 +396,8 @@ def _validate_ingress_host(host: str, path: Path, errs: ErrorList) -> None:
     else:
         errs.invalid(path, host, "must be a DNS name, not an IP address")
         return
-    if _WILDCARD_HOST.match(host):
-        problems = is_dns1123_subdomain(host[2:])
-        if problems:
-            errs.invalid(
-                path,
-                host,
-                "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must "
-                "consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character "
-                "(e.g. '*.example.com', regex used for validation is '\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-            )
+    if "*" in host:  # a wildcard host, as networking's ValidateIngressSpec tells them apart
+        errs.invalids(path, host, is_wildcard_dns1123_subdomain(host))
         return
     errs.invalids(path, host, is_dns1123_subdomain(host))
 

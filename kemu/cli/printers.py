@@ -33,13 +33,13 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 import yaml
 
 from kemu.api.kinds import KINDS
+from kemu.apimachinery import parse_time
 
 __all__ = [
     "PrintResult",
@@ -122,22 +122,13 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
-_FRACTION = re.compile(r"\.(\d+)")
-
-
 def parse_timestamp(value: str) -> float:
     """Seconds since the epoch for an RFC 3339 timestamp (``metav1.Time`` or
     ``MicroTime``: ``2024-05-01T10:00:00Z``, ``...00.123456Z``, ``...+02:00``).
 
     Raises ``ValueError`` for text that is not a timestamp.
     """
-    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), value.strip(), count=1)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
+    return parse_time(value).epoch
 
 
 def age(timestamp_rfc3339: str | None, now: float) -> str:

@@ -183,7 +183,7 @@ class TestCheck:
         }
         found = schema.check(obj, schema.NAMESPACE)
         assert found.type_error == (
-            'parsing time "2024-05-01 10:00" as "2006-01-02T15:04:05Z07:00": cannot parse "2024-05-01 10:00" as "2006"'
+            'parsing time "2024-05-01 10:00" as "2006-01-02T15:04:05Z07:00": cannot parse " 10:00" as "T"'
         )
 
     def test_binary_data_must_be_base64(self) -> None:
