@@ -523,11 +523,11 @@ class Informer:
             self.rv = rv
             self._ring.clear()
             self.history_start = rv
-        if not replacing and self._listeners:
-            self._notices.put(("progress", rv))
-        if not self._synced.is_set():
+        if not replacing:
             self.log.info("informer synced", items=len(fresh), rv=self.rv)
-        self._synced.set()
+            self._synced.set()
+            if self._listeners:  # after synced is set: a listener may look at it
+                self._notices.put(("progress", rv))
 
     # -- cache writes ----------------------------------------------------------------
 
