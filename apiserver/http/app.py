@@ -12,8 +12,8 @@ request on the loop, then hands one closure to a thread pool that makes the
 ``Client`` calls and encodes the JSON answer (``Client`` keeps one DEALER
 socket per thread, so the pool's threads talk to the apiserver in parallel),
 and the loop writes the bytes back. Watches are the exception: they are
-served from :mod:`apiserver.http.watch`'s per-kind caches, which live on the
-loop.
+served from :mod:`apiserver.http.watch`'s per-kind caches, whose watchers
+live on the loop (fed by one informer per kind).
 
 **What is translated, and how.**
 
