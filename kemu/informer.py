@@ -58,6 +58,25 @@ What runs where (client-go's split of reflector and processorListener):
   is guarded by a per-informer lock. Objects in it are shared and must never
   be mutated: copy before changing.
 
+**The change feed and the history.** Handlers (:class:`EventHandler`) get
+``on_add`` / ``on_update`` / ``on_delete``. A consumer that keeps state of
+its own in step with the cache (the HTTP front door's watch caches) adds a
+:class:`ChangeListener` instead: on the dispatcher thread, in cache order,
+it gets every :class:`Change` (type, object, previous object,
+resourceVersion), whether it came from the watch, from ``events_since`` or
+from a relist's differences; ``on_replaced`` when a relist replaced the
+cache (before the differences: the history is broken there, as when
+client-go's reflector relists and the apiserver's cacher ends its
+watchers); and ``on_progress`` when the resourceVersion moved with no
+change (a heartbeat proves every change up to its revision was seen). With
+``history=N`` the informer keeps a ring of its last N changes, and
+:meth:`Informer.events_since` replays those after a resourceVersion, or
+says None when the ring no longer reaches back that far (ask the apiserver
+then). :meth:`Informer.snapshot` reads the objects and their
+resourceVersion together. Both read the cache, which runs ahead of the
+feed: what they returned is told again on the feed later, at a
+resourceVersion the caller has already covered.
+
 An informer that joins a running hub is subscribed on the live socket and
 initialised at the first heartbeat read after the socket was drained once
 since then (older heartbeats could predate the subscription). A message the
@@ -79,7 +98,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import zmq
 
@@ -88,7 +107,7 @@ from kemu.api import errors, selectors
 from kemu.client import Client
 from kemu.log import get_logger
 
-__all__ = ["Informer", "EventHandler", "Indexer", "key_of", "split_key"]
+__all__ = ["Change", "ChangeListener", "Informer", "EventHandler", "Indexer", "key_of", "split_key"]
 
 Obj = dict[str, Any]
 Indexer = Callable[[Obj], list[str]]
@@ -103,6 +122,40 @@ class EventHandler(Protocol):
     def on_update(self, old: Obj, new: Obj) -> None: ...
 
     def on_delete(self, obj: Obj) -> None: ...
+
+
+class Change(NamedTuple):
+    """One change the cache applied, as the change feed and the history give it."""
+
+    type: str
+    """``ADDED``, ``MODIFIED`` or ``DELETED`` as the cache saw it: an event for
+    an object the cache did not hold is ``ADDED``; one that leaves the
+    informer's selection is ``DELETED``."""
+    object: Obj
+    """The object after the change (for ``DELETED``, the event's object: its last state)."""
+    prev: Obj | None
+    """The cached object before the change; None for ``ADDED``."""
+    rv: int
+    """The resourceVersion the cache reflects after the change (a relist's
+    differences all carry the list's resourceVersion)."""
+
+
+class ChangeListener(Protocol):
+    """The change feed: what an informer tells a listener, on its dispatcher
+    thread, in cache order (an alternative to :class:`EventHandler` for a
+    consumer that keeps order-sensitive state of its own)."""
+
+    def on_change(self, change: Change) -> None:
+        """The cache applied ``change``."""
+
+    def on_replaced(self, rv: int) -> None:
+        """The informer relisted and replaced its cache at ``rv``: changes
+        between the last one told and ``rv`` may be missing. The relist's
+        differences follow as changes (all at ``rv``)."""
+
+    def on_progress(self, rv: int) -> None:
+        """The cache reflects every change up to ``rv`` (a heartbeat, an
+        events_since or the first list moved it without a change)."""
 
 
 def key_of(obj: Obj) -> str:
@@ -153,6 +206,7 @@ class Informer:
         max_backoff: float = 2.0,
         name: str | None = None,
         resync_period: float | None = None,
+        history: int = 0,
     ):
         self.client = client
         self.kind = kind
@@ -171,6 +225,7 @@ class Informer:
         self.name = name or f"informer-{self.topic}"
         self.log = get_logger(kind=kind, informer=self.topic)
         self._handlers: list[EventHandler] = []
+        self._listeners: list[ChangeListener] = []
         self._lock = threading.RLock()
         self._items: dict[str, Obj] = {}
         self._index: dict[str, dict[str, set[str]]] = {n: {} for n in self.indexers}
@@ -210,8 +265,15 @@ class Informer:
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         """Hub -> reflector: ``("beat", hb)``, ``("event", ev)``, ``("reset",)``,
         ``("connect",)``, ``("arm",)``, ``("stop",)``, in socket order."""
-        self._notices: queue.SimpleQueue[tuple[Obj | None, Obj | None] | None] = queue.SimpleQueue()
-        """Reflector -> dispatcher: ``(old, new)`` per cache change; None ends it."""
+        self._notices: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        """Reflector -> dispatcher: ``("change", Change)``, ``("replaced", rv)``,
+        ``("progress", rv)``, in cache order; None ends it."""
+        self.history = history
+        """How many recent changes :meth:`events_since` can replay (0: none)."""
+        self._ring: collections.deque[Change] = collections.deque()
+        """The last :attr:`history` changes (guarded by the cache lock)."""
+        self.history_start = 0
+        """The ring holds every change after this resourceVersion (guarded by the cache lock)."""
         self._hub_armed = False
         """Hub thread only: an ``arm`` was queued since the last reset."""
         self._reflector = threading.Thread(target=self._reflect, name=f"reflector-{self.topic}", daemon=True)
@@ -222,6 +284,10 @@ class Informer:
     def add_handler(self, handler: EventHandler) -> None:
         """Register handlers before :meth:`start`."""
         self._handlers.append(handler)
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Register a change feed listener before :meth:`start`."""
+        self._listeners.append(listener)
 
     def start(self) -> Informer:
         """Start this informer's reflector and dispatcher threads and join this
@@ -281,6 +347,28 @@ class Informer:
         with self._lock:
             return len(self._items)
 
+    def snapshot(self) -> tuple[builtins.list[Obj], int]:
+        """The cached objects and the resourceVersion they reflect, read
+        together: every change after that resourceVersion is still to come
+        on the change feed (and in the history)."""
+        with self._lock:
+            return list(self._items.values()), self.rv
+
+    def events_since(self, rv: int) -> builtins.list[Change] | None:
+        """The changes after ``rv`` from the local history, oldest first, up to
+        the cache's current state; None when the history does not reach back
+        to ``rv`` (or is off, or the informer has not synced): ask the
+        apiserver then."""
+        with self._lock:
+            if not self.history or not self._synced.is_set() or rv < self.history_start:
+                return None
+            out: builtins.list[Change] = []
+            for change in reversed(self._ring):
+                if change.rv <= rv:
+                    break
+                out.append(change)
+            return out[::-1]
+
     # -- on the hub thread ------------------------------------------------------------
 
     def _run(self) -> None:
@@ -330,6 +418,9 @@ class Informer:
             self._check_heartbeat(beat)
         except _Resync as why:
             self._on_gap(why)
+            return
+        # Every change of this topic up to the heartbeat's revision was seen.
+        self._progress(beat.rv)
 
     def _on_watch_event(self, event: wire.WatchEvent) -> None:
         try:
@@ -383,8 +474,7 @@ class Informer:
             raise _Resync(f"seq jumped from {self.last_seq} to {event.seq}")
         self.last_seq = event.seq
         if event.rv > self.rv:
-            self._apply(event.type, event.object)
-            self.rv = event.rv
+            self._apply(event.type, event.object, event.rv)
 
     # -- resynchronisation -------------------------------------------------------------
 
@@ -401,14 +491,15 @@ class Informer:
         self.resyncs += 1
         for ev in reply["events"]:
             if ev["rv"] > self.rv:
-                self._apply(ev["type"], ev["object"])
-                self.rv = ev["rv"]
-        self.rv = max(self.rv, int(reply["rv"]))
+                self._apply(ev["type"], ev["object"], int(ev["rv"]))
+        self._progress(int(reply["rv"]))
         self.last_seq = int(reply["seq"])
         self.epoch = str(reply["epoch"])
 
     def _relist(self) -> None:
-        """List, replace the cache, and call handlers for what changed."""
+        """List, replace the cache, and call handlers for what changed. After
+        the first list this is a replacement: the history starts over, and
+        listeners are told before the differences."""
         listing = self.client.list_all(
             self.kind,
             self.namespace,
@@ -418,17 +509,25 @@ class Informer:
         )
         self.relists += 1
         fresh = {key_of(o): o for o in listing["items"]}
-        with self._lock:
+        rv = int(listing["metadata"]["resourceVersion"])
+        replacing = self._synced.is_set()
+        with self._lock:  # one step for readers: a snapshot is all old or all new
+            if replacing and self._listeners:
+                self._notices.put(("replaced", rv))
             old_items = dict(self._items)
-        for key, obj in fresh.items():
-            self._apply("MODIFIED" if key in old_items else "ADDED", obj)
-        for key, obj in old_items.items():
-            if key not in fresh:
-                self._apply("DELETED", obj)
-        self.rv = int(listing["metadata"]["resourceVersion"])
-        if not self._synced.is_set():
+            for key, obj in fresh.items():
+                self._apply("MODIFIED" if key in old_items else "ADDED", obj, rv)
+            for key, obj in old_items.items():
+                if key not in fresh:
+                    self._apply("DELETED", obj, rv)
+            self.rv = rv
+            self._ring.clear()
+            self.history_start = rv
+        if not replacing:
             self.log.info("informer synced", items=len(fresh), rv=self.rv)
-        self._synced.set()
+            self._synced.set()
+            if self._listeners:  # after synced is set: a listener may look at it
+                self._notices.put(("progress", rv))
 
     # -- cache writes ----------------------------------------------------------------
 
@@ -440,18 +539,29 @@ class Informer:
             return False
         return self._label_sel.matches(meta.get("labels") or {}) and self._field_sel.matches(obj, kind=self.kind)
 
-    def _apply(self, etype: str, obj: Obj) -> None:
-        """Apply one change to the cache and tell the handlers. An object that
-        stops matching the informer's selectors leaves the cache as a delete."""
+    def _progress(self, rv: int) -> None:
+        """The cache reflects everything up to ``rv``, with no change to apply."""
+        with self._lock:
+            if rv <= self.rv:
+                return
+            self.rv = rv
+            if self._listeners:
+                self._notices.put(("progress", rv))
+
+    def _apply(self, etype: str, obj: Obj, rv: int) -> None:
+        """Apply one change to the cache at ``rv``, record it in the history
+        and queue it for the dispatcher. An object that stops matching the
+        informer's selectors leaves the cache as a delete."""
         key = key_of(obj)
         with self._lock:
+            self.rv = rv  # with the change, so that a snapshot is consistent
             old = self._items.get(key)
             if etype == "DELETED" or not self._matches(obj):
                 if old is None:
                     return
                 self._unindex(key, old)
                 del self._items[key]
-                new = None
+                change = Change("DELETED", obj, old, rv)
             else:
                 if old is not None:
                     if old["metadata"].get("resourceVersion") == obj["metadata"].get("resourceVersion"):
@@ -459,9 +569,13 @@ class Informer:
                     self._unindex(key, old)
                 self._items[key] = obj
                 self._reindex(key, obj)
-                new = obj
-        if self._handlers:
-            self._notices.put((old, new))
+                change = Change("ADDED" if old is None else "MODIFIED", obj, old, rv)
+            if self.history:
+                self._ring.append(change)
+                if len(self._ring) > self.history:
+                    self.history_start = self._ring.popleft().rv
+            if self._handlers or self._listeners:
+                self._notices.put(("change", change))
 
     # -- on the dispatcher thread ------------------------------------------------------
 
@@ -488,9 +602,25 @@ class Informer:
                 if notice is None:
                     return
                 if not self._stop.is_set():
-                    self._notify(*notice)
+                    self._deliver(*notice)
         finally:
             self._detached.set()
+
+    def _deliver(self, op: str, arg: Any) -> None:
+        """One notice of the reflector: to the listeners, and changes to the handlers."""
+        for listener in self._listeners:
+            try:
+                if op == "change":
+                    listener.on_change(arg)
+                elif op == "replaced":
+                    listener.on_replaced(arg)
+                else:
+                    listener.on_progress(arg)
+            except Exception:
+                self.log.exception("change listener failed", notice=op)
+        if op == "change" and self._handlers:
+            change: Change = arg
+            self._notify(change.prev, None if change.type == "DELETED" else change.object)
 
     def _notify(self, old: Obj | None, new: Obj | None) -> None:
         for handler in self._handlers:

@@ -13,10 +13,11 @@ Design in brief (each module's docstring has the details):
   loop parses requests and writes responses; blocking ``Client`` calls and
   JSON encoding run in a thread pool, one DEALER socket per pool thread.
 - :mod:`~apiserver.http.watch`: watches are served from one shared watch
-  cache per kind (one SUB socket, sequence-checked, gaps filled with
-  ``events_since``, ``410`` passed on when history is gone), fanned out to
-  every HTTP watcher with its own selectors and starting point, like the
-  apiserver's cacher.
+  cache per kind, fed by one :class:`kemu.informer.Informer` of that kind
+  (the process's informer hub: gaps filled with ``events_since``, a relist
+  on ``410`` ending the watchers with ``410``; a ring of recent changes for
+  resumes), fanned out to every HTTP watcher with its own selectors and
+  starting point, like the apiserver's cacher.
 - :mod:`~apiserver.http.discovery`: ``/version``, legacy and aggregated
   discovery, OpenAPI v2 and v3, all derived from :mod:`kemu.api.kinds` and
   :mod:`kemu.api.schema`.

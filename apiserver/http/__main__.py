@@ -109,6 +109,8 @@ async def serve(config: HttpConfig, host: str, port: int, ssl_context: ssl.SSLCo
               help="A watch without timeoutSeconds ends after a random 1-2x this many seconds.")
 @click.option("--bookmark-interval", type=float, default=15.0,
               help="Seconds of quiet before a watch that allows bookmarks gets one.")
+@click.option("--default-watch-cache-size", type=click.IntRange(min=0), default=5_000,
+              help="Recent changes per kind a watch resumes from without asking the apiserver (0: none).")
 @click.option("--metric-resolution", type=float, default=5.0,
               help="Seconds a scrape of the kubelets serves metrics.k8s.io (kubectl top) before the next.")
 @click.option("--log-level", type=click.Choice(log.LEVELS), default="info")
@@ -124,6 +126,7 @@ def main(
     workers: int,
     min_request_timeout: float,
     bookmark_interval: float,
+    default_watch_cache_size: int,
     metric_resolution: float,
     log_level: str,
 ) -> None:
@@ -152,6 +155,7 @@ def main(
         bookmark_interval=bookmark_interval,
         advertise_address=advertise_address or listen,
         metric_resolution=metric_resolution,
+        watch_cache_size=default_watch_cache_size,
     )
     asyncio.run(serve(config, host, port, ssl_context))
 

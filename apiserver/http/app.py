@@ -12,8 +12,8 @@ request on the loop, then hands one closure to a thread pool that makes the
 ``Client`` calls and encodes the JSON answer (``Client`` keeps one DEALER
 socket per thread, so the pool's threads talk to the apiserver in parallel),
 and the loop writes the bytes back. Watches are the exception: they are
-served from :mod:`apiserver.http.watch`'s per-kind caches, which live on the
-loop.
+served from :mod:`apiserver.http.watch`'s per-kind caches, whose watchers
+live on the loop (fed by one informer per kind).
 
 **What is translated, and how.**
 
@@ -147,6 +147,9 @@ class HttpConfig:
     """Larger request bodies get ``413``."""
     heartbeat_timeout: float = 3.0
     """Seconds without a heartbeat after which a watch cache reconnects."""
+    watch_cache_size: int = 5_000
+    """Recent changes per kind a watch resumes from without asking the apiserver
+    (kube-apiserver's ``--default-watch-cache-size``); 0: always ask it."""
     advertise_address: str = "127.0.0.1:6443"
     """``serverAddress`` in ``/api``'s ``serverAddressByClientCIDRs``."""
     metric_resolution: float = 5.0
@@ -459,7 +462,9 @@ class KubeApi:
         self.config = config
         self.client = Client(config.server, timeout=config.request_timeout)
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="kemu-http")
-        self.caches = WatchCaches(self.client, self.call, heartbeat_timeout=config.heartbeat_timeout)
+        self.caches = WatchCaches(
+            self.client, self.call, heartbeat_timeout=config.heartbeat_timeout, history_size=config.watch_cache_size
+        )
         self.kubelets = KubeletProxy(self.client, self.call, timeout=config.request_timeout)
         self.port_forwarder = PortForwarder(self.client, self.call)
         self.proxy = Proxy(self.client, self.call, timeout=config.request_timeout)

@@ -1,63 +1,64 @@
 """HTTP watches: one watch cache per kind, fanned out to every watcher.
 
 The real apiserver does not open an etcd watch per client: its *cacher*
-keeps one watch per resource, a copy of every object, and a ring buffer of
-recent events, and fans each event out to the watchers whose selectors it
-concerns. kemu's front door does the same, on top of kemu's PUB socket:
+keeps one watch per resource (a reflector), a copy of every object, and a
+ring buffer of recent events, and fans each event out to the watchers whose
+selectors it concerns. kemu's front door does the same, and its reflector is
+kemu's own client one:
 
-- **One subscriber per kind, shared.** A :class:`WatchCache` owns one SUB
-  socket (its kind's topic plus heartbeats), created when the first watch of
-  that kind arrives. A hundred ``kubectl get -w`` cost one subscription, and
-  the gap bookkeeping below is done once, not per watcher.
-- **The Clone pattern, as in** :mod:`kemu.informer`: subscribe, wait for a
-  heartbeat (the subscription is live, and it tells the topic's sequence
-  number), then list; apply every later event whose sequence number is
-  ``last + 1``. A jump, a new server epoch, or a heartbeat announcing a
-  number never seen is a gap: the cache asks ``events_since`` for what it
-  missed and carries on. When the server no longer has that history (``410``)
-  the cache relists, and every watcher it serves ends with an ``ERROR`` event
-  carrying a ``410 Expired`` Status, exactly what a real apiserver sends a
-  watcher that fell too far behind, so the client relists too. No heartbeat
-  for a few intervals means the server is gone: reconnect with backoff and
-  fill the gap on return. A watch therefore never drifts silently.
-- **Previous objects.** The cache keeps the latest object of every key, so
-  each event carries the object before the change. A watcher with a label or
-  field selector needs it: an object that stops matching is sent as
-  ``DELETED``, one that starts matching as ``ADDED`` (the cacher's rules).
+- **One informer per kind, shared.** A :class:`WatchCache` is fed by one
+  :class:`kemu.informer.Informer` of its kind, created when the first watch
+  of that kind arrives, on the process's informer hub (the ``Client``'s
+  ZeroMQ context and apiserver: one SUB socket for every kind). The
+  informer does the Clone pattern (sequence checks, ``events_since`` over a
+  gap, a relist on ``410``, reconnects with backoff) and keeps the objects
+  and, with ``history`` on, a ring of recent changes. Nothing here counts
+  sequence numbers: a fix to gap handling is made once, in the informer.
+- **The change feed.** The informer's dispatcher thread hands every change
+  (type, object, previous object, resourceVersion) to the event loop with
+  ``loop.call_soon_threadsafe`` (batched: one wake-up per burst), and the
+  loop fans it out; the watchers and their queues are the loop's alone, so
+  no locks are needed here. When the informer *replaced* its cache by a
+  relist, every watcher served ends with an ``ERROR`` event carrying a
+  ``410 Expired`` Status, exactly what a real apiserver sends a watcher when
+  its cacher's reflector relists, so the client relists too. A watch
+  therefore never drifts silently.
+- **Previous objects.** Each change carries the object before it. A watcher
+  with a label or field selector needs it: an object that stops matching is
+  sent as ``DELETED``, one that starts matching as ``ADDED`` (the cacher's
+  rules).
 - **Starting points.** A watch without ``resourceVersion`` (or with ``0``, or
-  with ``sendInitialEvents``) gets the cache's current objects as ``ADDED``
-  first. A watch from ``resourceVersion=N`` is replayed from the cache's ring
-  buffer when it reaches back to ``N``, otherwise from the apiserver's
+  with ``sendInitialEvents``) gets the informer's current objects (a
+  snapshot with its resourceVersion) as ``ADDED`` first, and with
+  ``allowWatchBookmarks`` a bookmark annotated ``k8s.io/initial-events-end``.
+  A watch from ``resourceVersion=N`` is replayed from the informer's history
+  when it reaches back to ``N``, otherwise from the apiserver's
   ``events_since`` (events gathered meanwhile are held back and deduplicated
-  by resourceVersion), and ends at once with ``410`` when even the apiserver
-  has forgotten ``N``.
+  by resourceVersion), and ends at once with ``410`` when even the
+  apiserver has forgotten ``N``. The informer's cache runs ahead of the
+  feed; a watcher's cursor (the resourceVersion it has covered) drops what
+  the feed brings later of what a snapshot or the history already gave.
 
-Everything here runs on the event loop: the cache's receive loop, the
-watchers' queues and the HTTP handlers that drain them. Fan-out is a plain
-method call on the loop, so no locks are needed; the blocking ``Client``
-calls (list, events_since) run in the thread pool. A watcher's queue is
-bounded: a client that does not read is cut off (the stream ends and it
-watches again from its last resourceVersion), as the real apiserver cuts off
-slow watchers.
+The blocking ``Client`` calls (events_since) run in the thread pool. A
+watcher's queue is bounded: a client that does not read is cut off (the
+stream ends and it watches again from its last resourceVersion), as the real
+apiserver cuts off slow watchers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, TypeVar
-
-import zmq
-import zmq.asyncio
+from typing import Any, Literal, TypeVar
 
 from kemu import wire
 from kemu.api import errors, selectors
 from kemu.api.kinds import KindInfo
 from kemu.client import Client
+from kemu.informer import Change, Informer
 from kemu.log import get_logger
 
 __all__ = [
@@ -87,17 +88,8 @@ END = WatchEnd.END
 """What :meth:`Watcher.next` returns once the watch is over and drained."""
 
 
-class CacheEvent(NamedTuple):
-    """One change as the cache saw it."""
-
-    type: str
-    """``ADDED``, ``MODIFIED`` or ``DELETED``."""
-    object: Obj
-    """The object after the change (for ``DELETED``, its last state)."""
-    prev: Obj | None
-    """The object before the change, or None when created or unknown."""
-    rv: int
-    """The resourceVersion the change produced."""
+CacheEvent = Change
+"""One change as the cache saw it (the informer's :class:`~kemu.informer.Change`)."""
 
 
 @dataclass
@@ -258,22 +250,13 @@ class Watcher:
         return self._items.popleft()
 
 
-class _Gap(Exception):
-    """Messages were lost: fill the gap from the apiserver's history."""
-
-
-class _Silence(Exception):
-    """No heartbeat for too long: reconnect."""
-
-
 class WatchCache:
-    """The objects of one kind, kept current from the PUB socket; see the module doc."""
+    """The watchers of one kind, fed by one informer; see the module doc."""
 
     info: KindInfo
+    informer: Informer
     rv: int
-    """Every change of this kind up to this resourceVersion is applied."""
-    history_start: int
-    """The ring buffer holds every change after this resourceVersion."""
+    """Every change up to this resourceVersion was fanned out (the loop's view)."""
 
     def __init__(
         self,
@@ -281,7 +264,6 @@ class WatchCache:
         info: KindInfo,
         call: Caller[Any],
         *,
-        ctx: zmq.asyncio.Context,
         history_size: int = 5_000,
         heartbeat_timeout: float = 3.0,
         max_backoff: float = 2.0,
@@ -290,185 +272,92 @@ class WatchCache:
         self.info = info
         self.topic = wire.kind_topic(info.kind)
         self._call = call
-        self._ctx = ctx
-        self.history_size = history_size
-        self.heartbeat_timeout = heartbeat_timeout
-        self.max_backoff = max_backoff
         self.log = get_logger(kind=info.kind, watch_cache=self.topic)
-        self.objects: dict[tuple[str, str], Obj] = {}
-        self.history: deque[CacheEvent] = deque()
+        self.informer = Informer(
+            client, info.kind, heartbeat_timeout=heartbeat_timeout, max_backoff=max_backoff,
+            history=history_size, name=f"watch-cache-{self.topic}",
+        )
+        self.informer.add_listener(self)
         self.rv = 0
-        self.history_start = 0
-        self.epoch = ""
-        self.last_seq = 0
         self.ready = asyncio.Event()
         self.watchers: set[Watcher] = set()
-        self.relists = 0
-        self.resyncs = 0
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: deque[tuple[str, Any]] = deque()
+        """Dispatcher thread -> loop: the feed's notices not yet fanned out."""
+        self._scheduled = False
+        """A :meth:`_drain` is scheduled on the loop (set by the dispatcher, cleared by the loop)."""
+
+    @property
+    def relists(self) -> int:
+        return self.informer.relists
+
+    @property
+    def resyncs(self) -> int:
+        return self.informer.resyncs
 
     # -- life cycle ----------------------------------------------------------------
 
     def start(self) -> WatchCache:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"watch-cache-{self.topic}")
+        self._loop = asyncio.get_running_loop()
+        self.informer.start()
         return self
 
     async def stop(self) -> None:
         for w in list(self.watchers):
             w.close()
         self.watchers.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._call(self.informer.stop)
 
-    async def _run(self) -> None:
-        backoff = 0.05
-        while True:
-            sub: zmq.asyncio.Socket | None = None
-            try:
-                address = await self._call(self.client.watch_address)
-                sub = self._subscribe(address)
-                beat = await self._first_heartbeat(sub)
-                self.epoch, self.last_seq = beat.epoch, beat.seqs.get(self.topic, 0)
-                if self.ready.is_set():
-                    await self._fill_gap()
-                else:
-                    await self._relist()
-                    self.ready.set()
-                backoff = 0.05
-                await self._pump(sub)
-            except asyncio.CancelledError:
-                raise
-            except _Silence:
-                self.log.warning("watch silent, reconnecting", after_seconds=self.heartbeat_timeout)
-            except errors.ApiError as exc:
-                self.log.warning("watch cache call failed", code=exc.code, reason=exc.reason, error=exc.message)
-            except Exception:
-                self.log.exception("watch cache failed, restarting")
-            finally:
-                if sub is not None:
-                    sub.close(linger=0)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
+    # -- the change feed, on the informer's dispatcher thread -----------------------------
 
-    def _subscribe(self, address: str) -> zmq.asyncio.Socket:
-        sub: zmq.asyncio.Socket = wire.make_socket(self._ctx, zmq.SUB)  # type: ignore[assignment]
-        sub.setsockopt(zmq.SUBSCRIBE, wire.HEARTBEAT_TOPIC)
-        sub.setsockopt(zmq.SUBSCRIBE, wire.topic_bytes(self.topic))
-        sub.connect(address)
-        return sub
+    def on_change(self, change: Change) -> None:
+        self._hand(("change", change))
 
-    async def _recv(self, sub: zmq.asyncio.Socket, timeout: float) -> wire.WatchEvent | wire.Heartbeat | None:
-        """The next well-formed message, or None after ``timeout`` seconds."""
-        if not await sub.poll(int(timeout * 1000) + 1):  # POLLIN
-            return None
-        frames = await sub.recv_multipart()
-        try:
-            return wire.decode_watch(frames)[1]
-        except wire.WireError as exc:
-            self.log.warning("dropped malformed watch message", error=str(exc))
-            return None
+    def on_replaced(self, rv: int) -> None:
+        self._hand(("replaced", rv))
 
-    async def _first_heartbeat(self, sub: zmq.asyncio.Socket) -> wire.Heartbeat:
-        """The first heartbeat after subscribing (earlier events are covered by
-        the list or events_since that follows)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.heartbeat_timeout
-        while (remaining := deadline - loop.time()) > 0:
-            msg = await self._recv(sub, remaining)
-            if isinstance(msg, wire.Heartbeat):
-                return msg
-        raise _Silence()
+    def on_progress(self, rv: int) -> None:
+        self._hand(("progress", rv))
 
-    async def _pump(self, sub: zmq.asyncio.Socket) -> None:
-        loop = asyncio.get_running_loop()
-        last_heard = loop.time()
-        while True:
-            msg = await self._recv(sub, min(0.5, self.heartbeat_timeout))
-            if msg is None:
-                if loop.time() - last_heard > self.heartbeat_timeout:
-                    raise _Silence()
-                continue
-            last_heard = loop.time()
-            try:
-                if isinstance(msg, wire.Heartbeat):
-                    self._on_heartbeat(msg)
-                else:
-                    self._on_event(msg)
-            except _Gap as why:
-                self.log.info("watch gap, resynchronising", why=str(why), rv=self.rv, seq=self.last_seq)
-                await self._fill_gap()
-
-    def _on_heartbeat(self, beat: wire.Heartbeat) -> None:
-        if beat.epoch != self.epoch:
-            raise _Gap(f"apiserver restarted (epoch {self.epoch} -> {beat.epoch})")
-        announced = beat.seqs.get(self.topic, 0)
-        if announced > self.last_seq:
-            raise _Gap(f"heartbeat announces seq {announced}, last seen {self.last_seq}")
-        # Every change of this kind up to the heartbeat's revision was seen.
-        self.rv = max(self.rv, beat.rv)
-
-    def _on_event(self, event: wire.WatchEvent) -> None:
-        if event.epoch != self.epoch:
-            raise _Gap(f"event from epoch {event.epoch}, expected {self.epoch}")
-        if event.seq <= self.last_seq:
+    def _hand(self, notice: tuple[str, Any]) -> None:
+        """Queue a notice for the loop, waking it once per burst: the loop
+        clears the flag before it drains, so a notice queued meanwhile is
+        either drained by that turn or schedules the next."""
+        self._pending.append(notice)
+        if self._scheduled or self._loop is None:
             return
-        if event.seq != self.last_seq + 1:
-            raise _Gap(f"seq jumped from {self.last_seq} to {event.seq}")
-        self.last_seq = event.seq
-        if event.rv > self.rv:
-            self._apply(event.type, event.object, event.rv)
-
-    # -- resynchronisation -------------------------------------------------------------
-
-    async def _fill_gap(self) -> None:
-        """Apply what was missed from the apiserver's history, or relist."""
+        self._scheduled = True
         try:
-            reply = await self._call(lambda: self.client.events_since(self.info.kind, self.rv))
-        except errors.ApiError as exc:
-            if exc.code != 410:
-                raise
-            self.log.info("history expired, relisting", rv=self.rv, error=exc.message)
-            await self._relist()
-            return
-        self.resyncs += 1
-        for ev in reply["events"]:
-            if int(ev["rv"]) > self.rv:
-                self._apply(str(ev["type"]), ev["object"], int(ev["rv"]))
-        self.rv = max(self.rv, int(reply["rv"]))
-        self.last_seq = int(reply["seq"])
-        self.epoch = str(reply["epoch"])
+            self._loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:
+            pass  # the loop is closed: the process is ending
 
-    async def _relist(self) -> None:
-        """Replace the cache with a fresh list. Watchers already served from
-        the old one cannot be brought across the gap: they end with 410."""
-        listing = await self._call(lambda: self.client.list_all(self.info.kind, None, timeout=60.0))
-        rv = int(listing["metadata"]["resourceVersion"])
-        if self.ready.is_set():
-            for w in list(self.watchers):
-                w.fail(_gone(w.cursor, rv))
-            self.watchers.clear()
-        self.objects = {_key(o): o for o in listing["items"]}
-        self.history.clear()
-        self.rv = self.history_start = rv
-        self.relists += 1
-        self.log.info("watch cache listed", items=len(self.objects), rv=rv)
+    # -- fan-out, on the loop ------------------------------------------------------------
 
-    def _apply(self, etype: str, obj: Obj, rv: int) -> None:
-        key = _key(obj)
-        prev = self.objects.get(key)
-        if etype == "DELETED":
-            self.objects.pop(key, None)
-        else:
-            self.objects[key] = obj
-        ev = CacheEvent(etype, obj, prev, rv)
-        self.history.append(ev)
-        if len(self.history) > self.history_size:
-            self.history_start = self.history.popleft().rv
-        self.rv = rv
+    def _drain(self) -> None:
+        self._scheduled = False
+        pending = self._pending
+        while pending:
+            op, arg = pending.popleft()
+            if op == "change":
+                self.rv = arg.rv
+                for w in list(self.watchers):
+                    w.deliver(arg)
+            elif op == "replaced":
+                self._replaced(arg)
+            else:
+                self.rv = arg
+        if not self.ready.is_set() and self.informer.synced:
+            self.ready.set()
+
+    def _replaced(self, rv: int) -> None:
+        """The informer relisted: the watchers served cannot be brought across
+        the gap, they end with 410 (and relist, as the informer did)."""
+        self.log.info("watch cache replaced by a relist, ending watchers", watchers=len(self.watchers), rv=rv)
         for w in list(self.watchers):
-            w.deliver(ev)
+            w.fail(_gone(w.cursor, rv))
+        self.watchers.clear()
+        self.rv = rv
 
     # -- watchers --------------------------------------------------------------------
 
@@ -493,45 +382,43 @@ class WatchCache:
             raise errors.bad_request(f'resourceVersion: Invalid value: "{str(rv_text):.40}": must be an integer')
         await self._wait_fresh(rv)
         w.cursor = rv
-        if rv >= self.history_start:
-            replay = []
-            for ev in reversed(self.history):
-                if ev.rv <= rv:
-                    break
-                replay.append(ev)
+        replay = self.informer.events_since(rv)
+        if replay is not None:
             self.watchers.add(w)
-            w.replay(replay[::-1])
+            w.replay(replay)
             return w
         await self._start_from_apiserver(w, rv)
         return w
 
     async def _wait_fresh(self, rv: int, *, wait: float = 3.0) -> None:
         """Wait (up to ``wait`` seconds, as the watch cache's
-        waitUntilFreshAndBlock) for the cache to reach ``rv``; beyond that, a
+        waitUntilFreshAndBlock) for the informer to reach ``rv``; beyond that, a
         resourceVersion from the future is a ``504`` naming it, as
         kube-apiserver answers "Too large resource version"."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while rv > self.rv and loop.time() < deadline:
+        while rv > self.informer.rv and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        if rv > self.rv:
+        current = self.informer.rv
+        if rv > current:
             status = errors.status_dict(
-                504, "Timeout", f"Too large resource version: {rv}, current: {self.rv}",
+                504, "Timeout", f"Too large resource version: {rv}, current: {current}",
                 causes=[errors.Cause("", "ResourceVersionTooLarge", "Too large resource version")],
                 retry_after=1,
             )
             raise errors.ApiError(status)
 
     def _start_from_state(self, w: Watcher) -> None:
-        for key in sorted(self.objects):
-            w.initial(self.objects[key])
-        w.cursor = self.rv
+        objects, rv = self.informer.snapshot()
+        for obj in sorted(objects, key=_key):
+            w.initial(obj)
+        w.cursor = rv
         if w.options.send_initial_events and w.options.allow_bookmarks:
-            w.bookmark(self.rv, initial_events_end=True)
+            w.bookmark(rv, initial_events_end=True)
         self.watchers.add(w)
 
     async def _start_from_apiserver(self, w: Watcher, rv: int) -> None:
-        """Replay from the apiserver's history what the ring buffer no longer holds."""
+        """Replay from the apiserver's history what the informer's no longer holds."""
         w.hold()
         self.watchers.add(w)
         try:
@@ -539,7 +426,7 @@ class WatchCache:
         except errors.ApiError as exc:
             self.watchers.discard(w)
             if exc.code == 410:
-                w.fail(_gone(rv, self.history_start))
+                w.fail(_gone(rv, self.informer.history_start))
                 return
             raise
         w.replay([CacheEvent(str(e["type"]), e["object"], None, int(e["rv"])) for e in reply["events"]])
@@ -555,14 +442,13 @@ class WatchCaches:
     def __init__(self, client: Client, call: Caller[Any], **cache_options: Any):
         self.client = client
         self._call = call
-        self._ctx = zmq.asyncio.Context()
         self._options = cache_options
         self._caches: dict[str, WatchCache] = {}
 
     def get(self, info: KindInfo) -> WatchCache:
         cache = self._caches.get(info.kind)
         if cache is None:
-            cache = WatchCache(self.client, info, self._call, ctx=self._ctx, **self._options).start()
+            cache = WatchCache(self.client, info, self._call, **self._options).start()
             self._caches[info.kind] = cache
         return cache
 
@@ -576,4 +462,3 @@ class WatchCaches:
         for cache in self._caches.values():
             await cache.stop()
         self._caches.clear()
-        self._ctx.destroy(linger=0)

@@ -15,7 +15,7 @@ import zmq
 from kemu import informer as informer_mod
 from kemu import wire
 from kemu.api import errors
-from kemu.informer import Informer
+from kemu.informer import Change, Informer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -50,6 +50,18 @@ class FakeApiServer:
             self.history.append((etype, obj))
             seq = self.seqs["ConfigMap"] = self.seqs.get("ConfigMap", 0) + 1
             event = wire.WatchEvent(etype, "ConfigMap", obj, self.rv, seq, self.epoch)
+        if publish:
+            self.pub.send_multipart([wire.topic_bytes("ConfigMap"), event.encode()])
+
+    def delete(self, name: str, *, publish: bool = True) -> None:
+        """Delete ConfigMap ``name``; publish it unless the network 'loses' it."""
+        with self.lock:
+            self.rv += 1
+            obj = dict(self.objects.pop(name))
+            obj["metadata"] = {**obj["metadata"], "resourceVersion": str(self.rv)}
+            self.history.append(("DELETED", obj))
+            seq = self.seqs["ConfigMap"] = self.seqs.get("ConfigMap", 0) + 1
+            event = wire.WatchEvent("DELETED", "ConfigMap", obj, self.rv, seq, self.epoch)
         if publish:
             self.pub.send_multipart([wire.topic_bytes("ConfigMap"), event.encode()])
 
@@ -380,5 +392,169 @@ class TestPeriodicResync:
             server.until(lambda: inf.synced)
             time.sleep(0.3)
             assert inf.periodic_resyncs == 0
+        finally:
+            inf.stop()
+
+
+class Feed:
+    """A change listener that records what it is told, in order."""
+
+    def __init__(self) -> None:
+        self.notices: list[tuple[Any, ...]] = []
+
+    def on_change(self, change: Change) -> None:
+        prev_rv = None if change.prev is None else change.prev["metadata"]["resourceVersion"]
+        self.notices.append((change.type, change.object["metadata"]["name"], prev_rv, change.rv))
+
+    def on_replaced(self, rv: int) -> None:
+        self.notices.append(("replaced", rv))
+
+    def on_progress(self, rv: int) -> None:
+        self.notices.append(("progress", rv))
+
+    def changes(self) -> list[tuple[Any, ...]]:
+        return [n for n in self.notices if n[0] != "progress"]
+
+
+def expire_history(server: FakeApiServer) -> None:
+    """From now on the fake answers events_since with 410 Expired."""
+
+    def gone(kind: str, rv: int) -> dict[str, Any]:
+        raise errors.ApiError(errors.status_dict(410, "Expired", f"too old resource version: {rv}"))
+
+    server.events_since = gone  # type: ignore[method-assign]
+
+
+class TestChangeFeed:
+    def test_changes_come_in_cache_order_with_previous_objects(self, server: FakeApiServer) -> None:
+        """Watch events and a gap filled by events_since reach the listener as
+        one ordered feed, each change with the object before it; handlers
+        still get on_add/on_update/on_delete."""
+        feed, names = Feed(), Names()
+        inf = informer(server)
+        inf.add_listener(feed)
+        inf.add_handler(names)
+        inf.start()
+        try:
+            server.until(lambda: inf.synced)
+            server.write("a")
+            server.write("a")
+            server.delete("a")
+            server.write("lost", publish=False)
+            server.write("seen")
+            server.until(lambda: len(feed.changes()) == 5, beats=False)
+            assert feed.changes() == [
+                ("ADDED", "a", None, 1),
+                ("MODIFIED", "a", "1", 2),
+                ("DELETED", "a", "2", 3),
+                ("ADDED", "lost", None, 4),
+                ("ADDED", "seen", None, 5),
+            ]
+            assert inf.resyncs == 1  # "lost" came from events_since
+            server.until(lambda: names.names == ["a", "a", "-a", "lost", "seen"])
+        finally:
+            inf.stop()
+
+    def test_heartbeats_move_the_resource_version_as_progress(self, server: FakeApiServer) -> None:
+        """Writes of other kinds move the heartbeat's revision: the informer's
+        rv follows once the sequence check passes, and the listener is told."""
+        feed = Feed()
+        inf = informer(server)
+        inf.add_listener(feed)
+        inf.start()
+        try:
+            server.until(lambda: inf.synced)
+            with server.lock:
+                server.rv += 7  # as if seven changes of other kinds were committed
+            server.until(lambda: inf.rv == 7)
+            server.until(lambda: ("progress", 7) in feed.notices)
+            assert feed.changes() == []
+        finally:
+            inf.stop()
+
+    def test_a_relist_is_told_as_replaced_before_its_differences(self, server: FakeApiServer) -> None:
+        """When the server forgot the gap (410), the informer relists: the
+        listener hears ``replaced`` first, then the differences at the list's
+        resourceVersion; the local history starts over there."""
+        server.write("kept")
+        server.write("gone")
+        feed = Feed()
+        inf = informer(server, history=10)
+        inf.add_listener(feed)
+        inf.start()
+        try:
+            server.until(lambda: inf.synced)
+            before = inf.rv
+            assert inf.events_since(before) == []
+            expire_history(server)
+            server.write("new", publish=False)
+            server.delete("gone", publish=False)
+            server.until(lambda: inf.relists == 2)
+            server.until(lambda: ("replaced", 4) in feed.notices)
+            after = feed.changes()[feed.changes().index(("replaced", 4)):]
+            assert after == [("replaced", 4), ("ADDED", "new", None, 4), ("DELETED", "gone", "2", 4)]
+            assert inf.events_since(before) is None  # the history is broken there
+            assert inf.events_since(4) == []
+            assert inf.history_start == 4
+        finally:
+            inf.stop()
+
+    def test_the_first_list_is_not_a_replacement(self, server: FakeApiServer) -> None:
+        server.write("a")
+        feed = Feed()
+        inf = informer(server)
+        inf.add_listener(feed)
+        inf.start()
+        try:
+            server.until(lambda: inf.synced)
+            server.until(lambda: ("progress", 1) in feed.notices)
+            assert feed.changes() == [("ADDED", "a", None, 1)]
+        finally:
+            inf.stop()
+
+
+class TestHistory:
+    def test_events_since_replays_the_ring_and_says_none_beyond_it(self, server: FakeApiServer) -> None:
+        """``history=3`` keeps the last three changes: events_since within them
+        answers locally (no call to the server), older is None."""
+        inf = informer(server, history=3).start()
+        try:
+            server.until(lambda: inf.synced)
+            for name in "abcde":
+                server.write(name)
+            server.until(lambda: inf.rv == 5)
+            calls = list(server.calls)
+            since = inf.events_since(3)
+            assert since is not None
+            assert [(c.type, c.object["metadata"]["name"], c.rv) for c in since] == [("ADDED", "d", 4), ("ADDED", "e", 5)]
+            assert [c.rv for c in inf.events_since(2) or []] == [3, 4, 5]
+            assert inf.events_since(5) == []
+            assert inf.history_start == 2
+            assert inf.events_since(1) is None  # the ring overflowed past it
+            assert inf.events_since(0) is None
+            assert server.calls == calls
+        finally:
+            inf.stop()
+
+    def test_history_is_off_by_default(self, server: FakeApiServer) -> None:
+        inf = informer(server).start()
+        try:
+            server.until(lambda: inf.synced)
+            server.write("a")
+            server.until(lambda: inf.rv == 1)
+            assert inf.events_since(0) is None
+            assert inf.events_since(1) is None
+        finally:
+            inf.stop()
+
+    def test_snapshot_reads_objects_and_their_resource_version_together(self, server: FakeApiServer) -> None:
+        server.write("a")
+        server.write("b")
+        inf = informer(server, history=5).start()
+        try:
+            server.until(lambda: inf.synced)
+            objects, rv = inf.snapshot()
+            assert sorted(o["metadata"]["name"] for o in objects) == ["a", "b"] and rv == 2
+            assert inf.events_since(rv) == []
         finally:
             inf.stop()
