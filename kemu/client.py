@@ -318,6 +318,6 @@ class Client:
         """pods/binding: assign a pending pod to ``node``."""
         return self.call_map("bind", "Pod", namespace, name, {"target": {"kind": "Node", "name": node}})
 
-    def events_since(self, kind: str, rv: int, *, node: str | None = None) -> Obj:
-        """``{"events": [...], "rv": int, "seq": int, "epoch": str}``; raises 410 when too old."""
-        return self.call_map("events_since", kind, rv=rv, node=node)
+    def events_since(self, kind: str, rv: int, *, node: str | None = None) -> wire.EventsSince:
+        """The changes of one topic after ``rv`` (checked: :class:`~kemu.wire.EventsSince`); 410 when too old."""
+        return wire.EventsSince.decode(self.call_map("events_since", kind, rv=rv, node=node))

@@ -489,12 +489,12 @@ class Informer:
             self._relist()
             return
         self.resyncs += 1
-        for ev in reply["events"]:
-            if ev["rv"] > self.rv:
-                self._apply(ev["type"], ev["object"], int(ev["rv"]))
-        self._progress(int(reply["rv"]))
-        self.last_seq = int(reply["seq"])
-        self.epoch = str(reply["epoch"])
+        for ev in reply.events:
+            if ev.rv > self.rv:
+                self._apply(ev.type, ev.object, ev.rv)
+        self._progress(reply.rv)
+        self.last_seq = reply.seq
+        self.epoch = reply.epoch
 
     def _relist(self) -> None:
         """List, replace the cache, and call handlers for what changed. After
@@ -667,7 +667,7 @@ class _Hub:
     that use the same context and apiserver. See the module doc."""
 
     key: tuple[int, str]
-    ctx: zmq.Context
+    ctx: wire.Context
     thread: threading.Thread
     members: int
     """Informers attached and not yet stopped (guarded by :data:`_hubs_lock`)."""
@@ -687,7 +687,7 @@ class _Hub:
         # Everything below belongs to the hub thread.
         self._informers: list[Informer] = []
         self._by_topic: dict[str, list[Informer]] = {}
-        self._sub: zmq.Socket | None = None
+        self._sub: wire.Socket | None = None
         self._poller = zmq.Poller()
         self._poller.register(self._wake_r, zmq.POLLIN)
         self._watch_address: str | None = None

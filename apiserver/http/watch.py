@@ -429,7 +429,7 @@ class WatchCache:
                 w.fail(_gone(rv, self.informer.history_start))
                 return
             raise
-        w.replay([CacheEvent(str(e["type"]), e["object"], None, int(e["rv"])) for e in reply["events"]])
+        w.replay([CacheEvent(e.type, e.object, None, e.rv) for e in reply.events])
 
     def stop_watching(self, w: Watcher) -> None:
         w.close()

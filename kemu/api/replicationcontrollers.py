@@ -45,8 +45,8 @@ from kemu.api.validation import (
     _str,
     _validate_labels,
     _validate_pod_template,
-    name_is_dns_subdomain,
 )
+from kemu.apimachinery import name_is_dns_subdomain
 
 __all__ = ["REPLICATION_CONTROLLER", "label_selector_of", "default_replication_controller"]
 

@@ -35,11 +35,8 @@ from kemu.api.validation import (
     _str,
     _strs,
     is_config_map_key,
-    is_dns1035_label,
-    is_dns1123_subdomain,
-    is_qualified_name,
-    name_is_dns_subdomain,
 )
+from kemu.apimachinery import is_dns1035_label, is_dns1123_subdomain, is_qualified_name, name_is_dns_subdomain
 from kemu.apimachinery import is_wildcard_dns1123_subdomain
 
 __all__ = [

@@ -110,8 +110,8 @@ class FakeClient:
     def list_all(self, kind: str, namespace: str | None = None, **_opts: Any) -> Any:
         return self.server.list(kind)
 
-    def events_since(self, kind: str, rv: int, *, node: str | None = None) -> Any:
-        return self.server.events_since(kind, rv)
+    def events_since(self, kind: str, rv: int, *, node: str | None = None) -> wire.EventsSince:
+        return wire.EventsSince.decode(self.server.events_since(kind, rv))
 
 
 class Names:
