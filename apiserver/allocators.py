@@ -22,10 +22,9 @@ from typing import Any
 from apiserver.store import Store
 from kemu.api import errors
 from kemu.api.errors import Cause
+from kemu.types import Obj
 
 __all__ = ["ServiceAllocator"]
-
-Obj = dict[str, Any]
 
 
 class ServiceAllocator:

@@ -31,10 +31,10 @@ from kemu.api.defaults import apply_defaults, carry_over_allocated
 from kemu.api.kinds import KindInfo, lookup_kind
 from kemu.api.validation import check_schema, validate
 from kemu.clock import Clock, RealClock, rfc3339
+from kemu.types import Obj
 
 __all__ = ["Registry", "AdmissionConfig", "SYSTEM_NAMESPACES"]
 
-Obj = dict[str, Any]
 
 LIST_PAGE_BYTES = 16 * 1024 * 1024
 """The most object bytes one list reply carries (a quarter of the wire's

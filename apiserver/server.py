@@ -38,10 +38,9 @@ from apiserver.store import Change, Store, node_of
 from kemu import wire
 from kemu.api import bodies, errors
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = ["ApiServer", "ServerConfig"]
-
-Obj = dict[str, Any]
 
 
 @dataclass

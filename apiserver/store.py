@@ -43,17 +43,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kemu import wire
 from kemu.api import errors
+from kemu.types import Obj
 
 __all__ = ["Change", "MAX_OBJECT_BYTES", "Store"]
 
 MAX_OBJECT_BYTES = 1536 * 1024
 """The largest object the store keeps (Kubernetes: etcd's 1.5 MiB request limit)."""
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

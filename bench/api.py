@@ -80,6 +80,7 @@ from kemu.client import Client
 from kemu.informer import Informer
 from kemu.procs import spawn, wait_for
 from kemu.testing import ApiServerProcess
+from kemu.types import Obj
 
 __all__ = [
     "BenchConfig",
@@ -92,7 +93,6 @@ __all__ = [
     "run",
 ]
 
-Obj = dict[str, Any]
 
 SENT_ANNOTATION = "bench.kemu.io/sent"
 """Where the watch writer puts its send time (seconds of ``time.monotonic()``)."""

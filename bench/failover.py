@@ -27,15 +27,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from kemu import log
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.procs import wait_for
 from kemu.testing import running_cluster
-
-Obj = dict[str, Any]
+from kemu.types import Obj
 
 
 def pct(values: list[float], q: float) -> float:

@@ -49,8 +49,8 @@ from kemu import log
 from kemu.client import Client
 from kemu.procs import wait_for
 from kemu.testing import running_cluster
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 
 PORT = 8080
 

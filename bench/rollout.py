@@ -32,15 +32,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from kemu import log
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.procs import wait_for
 from kemu.testing import running_cluster
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 
 RANGES = {"node_ip_prefix": "127.0.7", "cluster_cidr": "127.249.0.0/16", "service_cidr": "127.101.0.0/16"}
 

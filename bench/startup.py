@@ -29,8 +29,7 @@ from kemu.informer import Informer
 from kemu.launcher import ClusterSpec, LocalCluster
 from kemu.procs import wait_for
 from kemu.testing import free_port_pair
-
-Obj = dict[str, Any]
+from kemu.types import Obj
 
 
 def pct(values: list[float], q: float) -> float:

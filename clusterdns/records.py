@@ -39,6 +39,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from kemu.types import Obj
 
 __all__ = [
     "DEFAULT_TTL",
@@ -50,7 +51,6 @@ __all__ = [
     "soa_record",
 ]
 
-Obj = dict[str, Any]
 
 DEFAULT_TTL = 5
 """Seconds answers may be cached (CoreDNS' kubernetes plugin default)."""

@@ -49,10 +49,10 @@ from clusterdns.records import DEFAULT_TTL, Answer, Record, resolve
 from kemu.client import Client
 from kemu.informer import DEFAULT_INDEXERS, Informer
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = ["ClusterDNS", "InformerView", "answer_packet"]
 
-Obj = dict[str, Any]
 
 TCP_IDLE_TIMEOUT = 10.0
 """Seconds a TCP client may stay silent between queries."""

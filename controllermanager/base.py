@@ -81,6 +81,7 @@ from kemu.informer import Informer, key_of, split_key
 from kemu.log import get_logger
 from kemu.types import controller_of, find_condition
 from kemu.workqueue import WorkQueue, run_workers
+from kemu.types import Obj
 
 __all__ = [
     "CONFLICT_RETRY_DELAY",
@@ -107,7 +108,6 @@ __all__ = [
     "update_with_retry",
 ]
 
-Obj = dict[str, Any]
 K = TypeVar("K", bound=Hashable)
 
 CONFLICT_RETRY_DELAY = 0.1

@@ -27,10 +27,10 @@ import zmq
 from kemu import wire
 from kemu.api import errors
 from kemu.api.kinds import lookup_kind
+from kemu.types import Obj
 
 __all__ = ["Client", "Unavailable", "DEFAULT_SERVER"]
 
-Obj = dict[str, Any]
 
 DEFAULT_SERVER = "tcp://127.0.0.1:7100"
 

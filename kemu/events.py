@@ -18,16 +18,15 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from kemu.api import errors
 from kemu.client import Client
 from kemu.clock import rfc3339
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = ["EventRecorder", "object_reference"]
 
-Obj = dict[str, Any]
 
 _DEDUP_WINDOW = 600.0
 

@@ -106,10 +106,10 @@ from kemu import wire
 from kemu.api import errors, selectors
 from kemu.client import Client
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = ["Change", "ChangeListener", "Informer", "EventHandler", "Indexer", "key_of", "split_key"]
 
-Obj = dict[str, Any]
 Indexer = Callable[[Obj], list[str]]
 """Maps an object to the index values it is filed under."""
 

@@ -37,6 +37,7 @@ from kemu import wire
 from kemu.api import errors
 from kemu.apimachinery import parse_time
 from kemu.client import Client, Unavailable
+from kemu.types import Obj
 
 __all__ = [
     "ExecResult",
@@ -53,7 +54,6 @@ __all__ = [
     "since_from",
 ]
 
-Obj = dict[str, Any]
 
 DEFAULT_EXEC_TIMEOUT = 300.0
 """Seconds the kubelet lets an exec'd command run (its own default)."""

@@ -60,13 +60,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import zmq
 import zmq.asyncio
 
 from kemu import wire
 from kemu.api import errors
+from kemu.types import Obj
 
 __all__ = [
     "ACK",
@@ -88,7 +88,6 @@ __all__ = [
     "StreamSpec",
 ]
 
-Obj = dict[str, Any]
 
 MAGIC = b"kemu-stream/1"
 OPEN, STDIN, RESIZE, ACK, PING, CLOSE = b"O", b"0", b"4", b"a", b"h", b"c"

@@ -37,6 +37,7 @@ from kemu.api.quantity import parse_quantity
 from kemu.client import Client, Unavailable
 from kemu.kubeletclient import kubelet_address
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = [
     "GROUP",
@@ -56,7 +57,6 @@ __all__ = [
     "usage_totals",
 ]
 
-Obj = dict[str, Any]
 
 GROUP = "metrics.k8s.io"
 VERSION = "v1beta1"

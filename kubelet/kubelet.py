@@ -60,10 +60,9 @@ from kubelet.sandbox import PodDns, Sandboxes
 from kubelet.probes import ProbeManager, ProbeRunner, runtime_exec
 from kubelet.runtime import ContainerRuntime
 from kubelet.server import KubeletServer
+from kemu.types import Obj
 
 __all__ = ["Kubelet", "KubeletConfig", "may_register_again"]
-
-Obj = dict[str, Any]
 
 
 @dataclass

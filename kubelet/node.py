@@ -26,10 +26,10 @@ from typing import Any
 from kemu.api import errors
 from kemu.client import Client
 from kemu.clock import Clock, rfc3339, rfc3339_micro
+from kemu.types import Obj
 
 __all__ = ["NodeConfig", "NodeAgent", "KUBELET_VERSION"]
 
-Obj = dict[str, Any]
 
 KUBELET_VERSION = "v1.32.0-kemu"
 

@@ -37,10 +37,10 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from kemu.api.quantity import parse_quantity
 from kubelet.runtime import Mount, expand_vars
+from kemu.types import Obj
 
 __all__ = [
     "EnvError",
@@ -53,7 +53,6 @@ __all__ = [
     "service_env",
 ]
 
-Obj = dict[str, Any]
 ConfigMapGetter = Callable[[str, str], Obj | None]
 """``(namespace, name) -> ConfigMap`` or None."""
 SecretGetter = Callable[[str, str], Obj | None]

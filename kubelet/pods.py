@@ -81,6 +81,7 @@ from kubelet.runtime import (
 )
 from kubelet.sandbox import PodDns, Sandbox, SandboxError, Sandboxes, hostname_of, pod_files
 from kubelet.status import ContainerState
+from kemu.types import Obj
 
 __all__ = [
     "Backoff",
@@ -94,7 +95,6 @@ __all__ = [
     "should_restart",
 ]
 
-Obj = dict[str, Any]
 
 MIN_HOOK_TIMEOUT = 2.0
 """A postStart hook may take at least this long even with a short grace period."""

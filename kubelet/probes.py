@@ -61,6 +61,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from kemu.clock import Clock, RealClock
+from kemu.types import Obj
 
 __all__ = [
     "ContainerProbeStatus",
@@ -81,7 +82,6 @@ __all__ = [
     "runtime_exec",
 ]
 
-Obj = dict[str, Any]
 
 USER_AGENT = "kube-probe/1.32"
 """What Kubernetes' HTTP prober sends (kube-probe/<major.minor>)."""

@@ -82,10 +82,10 @@ from kubelet.runtime import (
 )
 from kubelet.streams import StreamSessions
 from kubelet.stats import StatsProvider
+from kemu.types import Obj
 
 __all__ = ["DEFAULT_EXEC_TIMEOUT", "MAX_LOG_CHUNK", "KubeletServer", "choose_container"]
 
-Obj = dict[str, Any]
 
 DEFAULT_EXEC_TIMEOUT = 300.0
 MAX_EXEC_TIMEOUT = 3600.0

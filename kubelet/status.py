@@ -23,7 +23,7 @@ what takes a pod out of its Service's endpoints when a readiness probe fails.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from kemu.types import Obj
 
 __all__ = [
     "ContainerState",
@@ -34,8 +34,6 @@ __all__ = [
     "pod_conditions",
     "pod_phase",
 ]
-
-Obj = dict[str, Any]
 
 
 @dataclass

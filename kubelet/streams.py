@@ -69,10 +69,10 @@ from kemu.kubeletstream import (
 from kubelet.pods import PodWorkers
 from kubelet.runtime import ContainerExecError, ContainerNotRunningError, ContainerRuntime, ExecProcess
 from kubelet.shim import ATTACH_PREFIX, AttachDecoder, attach_frame
+from kemu.types import Obj
 
 __all__ = ["MAX_SESSIONS", "StreamSessions"]
 
-Obj = dict[str, Any]
 Send = Callable[[list[bytes]], None]
 
 MAX_SESSIONS = 64

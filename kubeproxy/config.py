@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from kemu.types import Obj
 
 __all__ = [
     "DEFAULT_AFFINITY_TIMEOUT",
@@ -39,7 +40,6 @@ __all__ = [
     "should_proxy",
 ]
 
-Obj = dict[str, Any]
 
 SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 """A Service with this label is implemented by some other proxy; kube-proxy skips it."""

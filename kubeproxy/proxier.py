@@ -67,7 +67,6 @@ import socket
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from kemu.log import get_logger
 from kubeproxy.balancer import LoadBalancerRR
@@ -79,10 +78,10 @@ from kubeproxy.config import (
     desired_listeners,
     endpoints_by_port,
 )
+from kemu.types import Obj
 
 __all__ = ["DIAL_TIMEOUTS", "ListenerError", "Proxier", "ProxyStats", "listen_socket"]
 
-Obj = dict[str, Any]
 
 DIAL_TIMEOUTS = (0.25, 0.5, 1.0, 2.0)
 """Seconds per connection attempt to an endpoint, one entry per attempt (``endpointDialTimeout``)."""

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.log import get_logger
 from kubeproxy.proxier import Proxier
+from kemu.types import Obj
 
 __all__ = ["KubeProxy", "node_internal_ip"]
-
-Obj = dict[str, Any]
 
 
 def node_internal_ip(node: Obj) -> str | None:

@@ -43,6 +43,7 @@ from typing import Any
 
 from kemu.api.quantity import cpu_millis, memory_bytes, parse_quantity
 from kemu.api.selectors import Operator, Requirement
+from kemu.types import Obj
 
 __all__ = [
     "DEFAULT_MEMORY_REQUEST",
@@ -74,7 +75,6 @@ __all__ = [
     "tolerates",
 ]
 
-Obj = dict[str, Any]
 
 TAINT_NOT_READY = "node.kubernetes.io/not-ready"
 TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"

@@ -76,6 +76,7 @@ from scheduler.scores import (
     prioritize,
     select_host,
 )
+from kemu.types import Obj
 
 __all__ = [
     "DEFAULT_SCHEDULER_NAME",
@@ -86,7 +87,6 @@ __all__ = [
     "is_pending",
 ]
 
-Obj = dict[str, Any]
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})

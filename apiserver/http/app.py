@@ -86,6 +86,7 @@ from kemu.api.schema_objects import TOKEN_REQUEST
 from kemu.cli.printers import label_selector_string
 from kemu.client import Client
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = [
     "HttpConfig",
@@ -95,7 +96,6 @@ __all__ = [
     "parse_resource_path",
 ]
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 
 JSON = "application/json"

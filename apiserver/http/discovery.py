@@ -47,6 +47,7 @@ from apiserver.http import metrics
 from kemu.api.kinds import KINDS, KindInfo
 from kemu.api.schema import to_openapi_v2
 from kemu.metrics import GROUP as METRICS_GROUP
+from kemu.types import Obj
 
 __all__ = [
     "AGGREGATED_V2BETA1_CONTENT_TYPE",
@@ -69,7 +70,6 @@ __all__ = [
     "version_info",
 ]
 
-Obj = dict[str, Any]
 
 GIT_VERSION = "v1.32.0-kemu"
 """What ``/version`` reports: the Kubernetes API level kemu speaks."""

@@ -19,13 +19,12 @@ from typing import Any
 from kemu.api import errors
 from kemu.client import Client
 from kemu.clock import rfc3339
+from kemu.types import Obj
 
 __all__ = ["DISRUPTION_TARGET", "disruption_condition", "evict"]
 
 DISRUPTION_TARGET = "DisruptionTarget"
 """The pod condition that says the pod is about to be deleted by a disruption."""
-
-Obj = dict[str, Any]
 
 
 def disruption_condition(now: float) -> Obj:

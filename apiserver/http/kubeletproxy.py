@@ -81,6 +81,7 @@ from kemu.kubeletclient import (
 )
 from kemu.kubeletstream import StreamSession, StreamSpec
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = [
     "EXEC_PROTOCOLS",
@@ -91,7 +92,6 @@ __all__ = [
     "exec_status",
 ]
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 
 V5 = "v5.channel.k8s.io"

@@ -35,10 +35,10 @@ from apiserver.http.query import Query
 from kemu import metrics as kmetrics
 from kemu.api import errors, selectors
 from kemu.client import Client
+from kemu.types import Obj
 
 __all__ = ["PREFIX", "MetricsApi", "aggregated_group", "api_group", "resource_list"]
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 
 PREFIX = f"/apis/{kmetrics.GROUP}/{kmetrics.VERSION}"

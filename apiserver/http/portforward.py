@@ -43,10 +43,10 @@ from apiserver.http import spdy
 from kemu.api import errors
 from kemu.client import Client
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = ["PORT_FORWARD_PROTOCOLS", "PortForwarder", "dial_pod_port", "stream_problem"]
 
-Obj = dict[str, Any]
 
 PORT_FORWARD_PROTOCOLS = ("portforward.k8s.io",)
 """The only port-forward protocol Kubernetes has (v1)."""

@@ -49,10 +49,10 @@ from multidict import CIMultiDict
 from kemu.api import errors
 from kemu.client import Client
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = ["HOP_BY_HOP", "Proxy", "proxy_remainder", "split_scheme_name_port"]
 
-Obj = dict[str, Any]
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",

@@ -22,6 +22,7 @@ from typing import Any
 
 from kemu.api import errors
 from kemu.cli.printers import table_columns, table_row
+from kemu.types import Obj
 
 __all__ = [
     "MediaTarget",
@@ -33,7 +34,6 @@ __all__ = [
     "to_table",
 ]
 
-Obj = dict[str, Any]
 
 _META_GROUP = "meta.k8s.io"
 _ACRONYMS = {"Ip": "IP", "Os": "OS", "Ip(S)": "IP(S)"}

@@ -60,6 +60,7 @@ from kemu.api.kinds import KindInfo
 from kemu.client import Client
 from kemu.informer import Change, Informer
 from kemu.log import get_logger
+from kemu.types import Obj
 
 __all__ = [
     "END",
@@ -71,7 +72,6 @@ __all__ = [
     "Watcher",
 ]
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 Caller = Callable[[Callable[[], T]], Awaitable[T]]
 """Runs a blocking ``Client`` call off the event loop (the app's thread pool)."""
@@ -236,7 +236,7 @@ class Watcher:
     def holding(self) -> bool:
         return self._held is not None
 
-    async def next(self, timeout: float) -> tuple[str, Obj] | None | Literal[WatchEnd.END]:
+    async def next(self, timeout: float) -> tuple[str, Obj] | Literal[WatchEnd.END] | None:
         """The next event; None if nothing came within ``timeout`` seconds;
         :data:`END` once the watch is closed and everything was taken."""
         while not self._items:
@@ -379,7 +379,7 @@ class WatchCache:
         except ValueError:
             rv = -1
         if not 0 <= rv < 1 << 64:  # the apiserver parses resourceVersions as uint64
-            raise errors.bad_request(f'resourceVersion: Invalid value: "{str(rv_text):.40}": must be an integer')
+            raise errors.bad_request(f'resourceVersion: Invalid value: "{rv_text!s:.40}": must be an integer')
         await self._wait_fresh(rv)
         w.cursor = rv
         replay = self.informer.events_since(rv)

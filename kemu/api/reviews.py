@@ -36,6 +36,7 @@ from typing import Any
 
 from kemu.api import errors
 from kemu.clock import rfc3339
+from kemu.types import Obj
 
 __all__ = [
     "ADMIN_REASON",
@@ -47,7 +48,6 @@ __all__ = [
     "issue_token",
 ]
 
-Obj = dict[str, Any]
 
 REVIEW_KINDS = ("SelfSubjectAccessReview", "SelfSubjectRulesReview", "SelfSubjectReview")
 ADMIN_USER: dict[str, Any] = {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}

@@ -21,10 +21,10 @@ from kemu.api.bodies import body_problem
 from kemu.api.kinds import KINDS
 from kemu.api.validation import validate
 from kemu.client import Client
+from kemu.types import Obj
 
 __all__ = ["examples", "RawSocket", "STORED_KINDS", "assert_status_reply", "assert_stored_objects_valid", "assert_good_client_served"]
 
-Obj = dict[str, Any]
 
 REPLY_TIMEOUT = 15.0
 """How long any reply may take: generous (a 2 MiB body through validation on

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from kemu import wire
 from kemu.api import schema
 from kemu.api.kinds import KINDS
+from kemu.types import Obj
 
 __all__ = [
     "Encoding",
@@ -53,7 +54,6 @@ __all__ = [
 ]
 
 Encoding = Literal["msgpack", "json"]
-Obj = dict[str, Any]
 
 NAMES = ("fuzz-a", "fuzz-b", "seed")
 """Object names the fuzzers use: few, so creates collide and patches,

@@ -35,10 +35,10 @@ from kemu import wire
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.testing import ApiServerProcess
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(120)
 
-Obj = dict[str, Any]
 
 HEARTBEAT: Obj = {"v": 1, "t": "heartbeat", "epoch": "e", "rv": 3, "seqs": {"Pod": 2, "ConfigMap": 1}, "interval": 0.5}
 EVENT: Obj = {"v": 1, "t": "event", "type": "ADDED", "kind": "ConfigMap", "rv": 4, "seq": 2, "epoch": "e",

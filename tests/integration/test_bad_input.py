@@ -20,10 +20,9 @@ import zmq
 from kemu import wire
 from kemu.client import Client
 from kemu.testing import ApiServerProcess
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(90)
-
-Obj = dict[str, Any]
 
 
 class RawSocket:

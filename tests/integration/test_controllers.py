@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import pytest
 
@@ -23,10 +23,9 @@ from kemu.clock import rfc3339, rfc3339_micro
 from kemu.informer import Informer
 from kemu.procs import Proc, spawn, wait_for
 from kemu.testing import ApiServerProcess
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(60)
-
-Obj = dict[str, Any]
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -31,13 +31,13 @@ from kemu.launcher import LocalCluster
 from kemu.procs import wait_for
 from kemu.testing import free_port, running_cluster
 from kubelet import sandbox
+from kemu.types import Obj
 
 pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.skipif(bool(sandbox.probe()), reason=f"pod sandboxes need: {', '.join(sandbox.probe())}"),
 ]
 
-Obj = dict[str, Any]
 BUSYBOX_SLEEP = {"image": "busybox", "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]}
 
 
@@ -52,7 +52,6 @@ def cluster() -> Iterator[LocalCluster]:
 def client(cluster: LocalCluster) -> Iterator[Client]:
     with Client(cluster.spec.server) as c:
         yield c
-
 
 
 def kexec(cluster: LocalCluster, pod: str, container: str, *argv: str) -> subprocess.CompletedProcess[str]:

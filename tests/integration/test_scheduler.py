@@ -17,10 +17,10 @@ from kemu.client import Client
 from kemu.procs import spawn, wait_for
 from kemu.testing import ApiServerProcess
 from scheduler.scheduler import Scheduler
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(60)
 
-Obj = dict[str, Any]
 
 UNREACHABLE = {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}
 

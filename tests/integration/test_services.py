@@ -34,10 +34,9 @@ from kemu.client import Client
 from kemu.launcher import LocalCluster, dns_ip
 from kemu.procs import wait_for
 from kemu.testing import running_cluster
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(180)
-
-Obj = dict[str, Any]
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -11,8 +11,7 @@ from dnslib import QTYPE, RCODE, DNSRecord  # type: ignore[import-untyped]
 
 from clusterdns.records import Record, dashed_ip, resolve
 from clusterdns.server import answer_packet
-
-Obj = dict[str, Any]
+from kemu.types import Obj
 
 
 class FakeView:

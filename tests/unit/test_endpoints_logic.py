@@ -3,7 +3,6 @@ not, on which ports, and how subsets are packed — all pure, no processes."""
 
 from __future__ import annotations
 
-from typing import Any
 
 from controllermanager.endpoints import (
     HEADLESS_LABEL,
@@ -18,8 +17,7 @@ from controllermanager.endpoints import (
     service_selector,
     should_pod_be_in_endpoints,
 )
-
-Obj = dict[str, Any]
+from kemu.types import Obj
 
 
 def pod(

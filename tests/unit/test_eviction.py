@@ -9,8 +9,7 @@ import pytest
 
 from apiserver.http.eviction import DISRUPTION_TARGET, check_eviction, evict
 from kemu.api import errors
-
-Obj = dict[str, Any]
+from kemu.types import Obj
 
 
 class FakeClient:

@@ -13,8 +13,7 @@ from kemu.api import errors
 from kemu.clock import FakeClock
 from kubelet.kubelet import may_register_again
 from kubelet.node import NodeAgent, NodeConfig
-
-Obj = dict[str, Any]
+from kemu.types import Obj
 
 
 class FakeClient:

@@ -28,8 +28,8 @@ from kubeproxy.config import (
 )
 from kubeproxy import proxier as proxier_module
 from kubeproxy.proxier import Proxier
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 SPN = ServicePortName("default", "web", "http")
 
 

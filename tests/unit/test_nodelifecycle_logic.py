@@ -25,8 +25,8 @@ from controllermanager.nodelifecycle import (
     unknown_conditions,
 )
 from kemu.clock import FakeClock, rfc3339, rfc3339_micro
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 Objs = list[Obj]
 
 UNREACHABLE = frozenset({(TAINT_UNREACHABLE, "NoSchedule"), (TAINT_UNREACHABLE, "NoExecute")})

@@ -23,8 +23,8 @@ from kemu.api.kinds import resolve
 from kemu.api.validation import check_schema, validate
 from kemu.cli.printers import table_columns, table_row
 from kubelet.podenv import EnvError, VolumeError, container_env, prepare_volumes, secrets_used
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 NOW = 1_800_000_000.0
 CREATED = "2027-01-15T08:00:00Z"
 

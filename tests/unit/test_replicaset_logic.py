@@ -4,7 +4,6 @@ over-creating — all pure, no processes."""
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 
@@ -25,8 +24,8 @@ from controllermanager.replicaset import (
 )
 from kemu.api.selectors import LabelSelector
 from kemu.clock import FakeClock, parse_rfc3339
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 
 T0 = "2026-01-01T00:00:00Z"
 T1 = "2026-01-01T00:01:00Z"

@@ -21,8 +21,7 @@ from kemu.api.validation import check_schema, validate
 from kemu.cli.printers import table_columns, table_row
 from kemu.clock import FakeClock
 from datetime import UTC
-
-Obj = dict[str, Any]
+from kemu.types import Obj
 
 
 def rc(**spec: Any) -> Obj:

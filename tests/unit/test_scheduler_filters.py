@@ -21,8 +21,8 @@ from scheduler.filters import (
     run_filters,
     taint_toleration,
 )
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 
 UNREACHABLE = {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}
 NOT_READY = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}

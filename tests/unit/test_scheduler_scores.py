@@ -24,8 +24,8 @@ from scheduler.scores import (
     selector_spread_scores,
     taint_toleration_scores,
 )
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 
 TAINT_UNREACHABLE = "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"
 
