@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import click
@@ -37,7 +37,7 @@ from kemu.cli.base import (
     parse_targets,
     report,
 )
-from kemu.informer import Informer
+from kemu.informer import Informer, key_of
 
 __all__ = ["COMMANDS", "WatchPrinter", "WatchSpec", "get", "watch_objects"]
 
@@ -316,29 +316,57 @@ class WatchPrinter:
 
 
 class _WatchHandler:
-    """Informer handler: changes after the first list go to the printer."""
+    """Informer handler for ``get -w``.
 
-    def __init__(self, informer: Informer, printer: WatchPrinter, names: tuple[str, ...]):
-        self.informer = informer
+    The informer calls handlers on its dispatcher thread, which runs behind
+    its cache: the notices of the first list may still be on their way when
+    the informer already says it is synced. So until the initial table is
+    out the handler only keeps its own view of the objects (what the notices
+    so far add up to); the table is printed from that view once it matches
+    the cache (:meth:`caught_up`), and every later notice is a printed change.
+    """
+
+    def __init__(self, printer: WatchPrinter, names: tuple[str, ...]):
         self.printer = printer
         self.names = names
+        self.view: dict[str, Obj] = {}
+        """The objects the notices so far add up to, by key (before :attr:`live`)."""
+        self.live = False
+        """Set (under the printer lock) once the initial table is out."""
 
-    def _print(self, obj: Obj, event_type: str) -> None:
-        if not self.informer.synced:
-            return  # the first list: printed as the initial table instead
-        if self.names and obj["metadata"]["name"] not in self.names:
+    def wanted(self, obj: Obj) -> bool:
+        return not self.names or obj["metadata"]["name"] in self.names
+
+    def caught_up(self, cache: list[Obj]) -> bool:
+        """True when the notices seen so far add up to ``cache`` (call with the printer lock held)."""
+        def versions(objs: Iterable[Obj]) -> dict[str, object]:
+            return {key_of(o): o["metadata"].get("resourceVersion") for o in objs}
+
+        return versions(o for o in cache if self.wanted(o)) == versions(self.view.values())
+
+    def _change(self, obj: Obj, event_type: str) -> None:
+        if not self.wanted(obj):
             return
         with self.printer.lock:
-            self.printer.change(obj, event_type)
+            if self.live:
+                self.printer.change(obj, event_type)
+            elif event_type == "DELETED":
+                self.view.pop(key_of(obj), None)
+            else:
+                self.view[key_of(obj)] = obj
 
     def on_add(self, obj: Obj) -> None:
-        self._print(obj, "ADDED")
+        self._change(obj, "ADDED")
 
     def on_update(self, old: Obj, new: Obj) -> None:
-        self._print(new, "MODIFIED")
+        self._change(new, "MODIFIED")
 
     def on_delete(self, obj: Obj) -> None:
-        self._print(obj, "DELETED")
+        self._change(obj, "DELETED")
+
+
+CATCH_UP_POLL = 0.01
+"""Seconds between looks at whether a watch's handler has caught up with its informer."""
 
 
 def watch_objects(ctx: Ctx, spec: WatchSpec) -> None:
@@ -346,8 +374,10 @@ def watch_objects(ctx: Ctx, spec: WatchSpec) -> None:
     interrupted (or ``spec.timeout`` passes).
 
     The table and the changes come from one informer, so no change falls
-    between the list and the watch: the informer lists, then applies every
-    later event; the printer lock holds changes back until the table is out.
+    between the list and the watch, and none is printed twice: the informer
+    lists, then applies every later event; the handler's notices up to the
+    moment it has caught up with the cache make the table, the later ones
+    the changes (:class:`_WatchHandler`).
     """
     info = spec.info
     for name in spec.names:
@@ -359,18 +389,24 @@ def watch_objects(ctx: Ctx, spec: WatchSpec) -> None:
     except ValueError as exc:
         fail(f"error: {exc}")
     printer = WatchPrinter(spec)
-    informer.add_handler(_WatchHandler(informer, printer, spec.names))
+    handler = _WatchHandler(printer, spec.names)
+    informer.add_handler(handler)
     try:
-        with printer.lock:
-            informer.start()
-            if not informer.wait_synced(ctx.timeout):
-                fail(
-                    f"error: the server at {ctx.server} did not answer a watch of {info.plural} within"
-                    f" {ctx.timeout:g}s (is the apiserver running? {START_HINT})"
-                )
-            if spec.list_first:
-                objs = [o for o in informer.list() if not spec.names or o["metadata"]["name"] in spec.names]
-                printer.initial(sorted(objs, key=_sort_key))
+        informer.start()
+        if not informer.wait_synced(ctx.timeout):
+            fail(
+                f"error: the server at {ctx.server} did not answer a watch of {info.plural} within"
+                f" {ctx.timeout:g}s (is the apiserver running? {START_HINT})"
+            )
+        catch_up_by = time.monotonic() + ctx.timeout
+        while True:
+            with printer.lock:
+                if handler.caught_up(informer.list()) or time.monotonic() >= catch_up_by:
+                    if spec.list_first:
+                        printer.initial(sorted(handler.view.values(), key=_sort_key))
+                    handler.live = True
+                    break
+            time.sleep(CATCH_UP_POLL)
         deadline = time.monotonic() + spec.timeout if spec.timeout > 0 else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic())))
