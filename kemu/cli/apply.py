@@ -50,7 +50,7 @@ from kemu.cli.base import (
 from kemu.client import Client
 from kemu.manifests import Manifest, load_manifests
 
-__all__ = ["COMMANDS", "LAST_APPLIED", "Applied", "apply", "apply_one", "apply_patch"]
+__all__ = ["COMMANDS", "LAST_APPLIED", "Applied", "apply", "apply_one", "apply_patch", "last_applied_configuration"]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 """The annotation kubectl apply keeps the applied manifest in."""
@@ -67,9 +67,36 @@ class Applied:
     """``created``, ``configured`` or ``unchanged``."""
 
 
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+"""What Go's json.Marshal escapes beyond what Python's json.dumps does."""
+
+
 def _canonical(obj: Obj) -> str:
-    """The annotation's JSON: compact, keys sorted (Go's json.Marshal)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """JSON as Go's json.Marshal writes it: compact, keys sorted, UTF-8, with
+    ``<``, ``>`` and ``&`` escaped (inside strings is the only place they can be).
+
+    >>> print(_canonical({"b": "<&>", "a": "é"}))
+    {"a":"é","b":"\\u003c\\u0026\\u003e"}
+    """
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
+
+
+def last_applied_configuration(obj: Obj) -> str:
+    """The annotation kubectl apply stores for the manifest ``obj``, byte
+    for byte as kubectl writes it (``GetModifiedConfiguration``): the
+    manifest without that annotation but with an ``annotations`` map, empty
+    if need be, so that kubectl and kemu agree that nothing changed.
+
+    >>> last_applied_configuration({"kind": "ConfigMap", "metadata": {"name": "c"}})
+    '{"kind":"ConfigMap","metadata":{"annotations":{},"name":"c"}}\\n'
+    """
+    body = copy.deepcopy(obj)
+    meta = body.setdefault("metadata", {})
+    annotations = meta.get("annotations")
+    annotations = dict(annotations) if isinstance(annotations, dict) else {}
+    annotations.pop(LAST_APPLIED, None)
+    meta["annotations"] = annotations
+    return _canonical(body) + "\n"
 
 
 def _parse_json(text: str) -> Obj | None:
@@ -80,12 +107,13 @@ def _parse_json(text: str) -> Obj | None:
     return value if isinstance(value, dict) else None
 
 
-def _with_annotation(obj: Obj, applied: str) -> Obj:
+def _with_annotation(obj: Obj) -> Obj:
+    """``obj`` carrying its own last-applied configuration (what apply sends)."""
     body = copy.deepcopy(obj)
     annotations = body["metadata"].get("annotations")
     if not isinstance(annotations, dict):
         annotations = body["metadata"]["annotations"] = {}
-    annotations[LAST_APPLIED] = applied + "\n"
+    annotations[LAST_APPLIED] = last_applied_configuration(obj)
     return body
 
 
@@ -145,7 +173,7 @@ def apply_one(client: Client, manifest: Manifest, namespace: str | None, *, dry_
         if meta.get("generateName"):
             raise CommandError(f"from {meta['generateName']}: cannot use generate name with apply")
         raise CommandError(f"{source}: resource name may not be empty")
-    desired = _with_annotation(obj, _canonical(obj))
+    desired = _with_annotation(obj)
     try:
         live = client.get(info.kind, name, meta.get("namespace"))
     except errors.ApiError as exc:
