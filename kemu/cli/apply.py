@@ -153,6 +153,15 @@ def _patch_failure(exc: errors.ApiError, info: KindInfo, obj: Obj, patch: Obj, s
     return with_source(exc, f"applying patch:\n{_canonical(patch)}\nto:\n{target}\nfor:", source)
 
 
+def _diff_failure(exc: ValueError, desired: Obj, live: Obj, source: str) -> CommandError:
+    """kubectl's wording when no patch can be computed (``error when creating patch with: ...``)."""
+    original = (live["metadata"].get("annotations") or {}).get(LAST_APPLIED) or ""
+    return CommandError(
+        f"error when creating patch with:\noriginal:\n{original.rstrip()}\nmodified:\n{_canonical(desired)}\n"
+        f'current:\n{_canonical(live)}\nfor: "{source}": {exc}'
+    )
+
+
 def apply_one(client: Client, manifest: Manifest, namespace: str | None, *, dry_run: str = "none") -> Applied:
     """Create or patch the object of one manifest (kubectl's client-side apply).
 
@@ -198,7 +207,7 @@ def apply_one(client: Client, manifest: Manifest, namespace: str | None, *, dry_
     try:
         patch = apply_patch(info, desired, live)
     except ValueError as exc:  # e.g. a container without a name: no merge key to merge on
-        raise CommandError(f"{source}: {exc}") from None
+        raise _diff_failure(exc, desired, live, source) from None
     if not patch:
         return Applied(info, live, "unchanged")
     try:

@@ -125,6 +125,19 @@ class TestKemuApply:
         assert client.get("Deployment", "web")["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
         assert containers(client.get("Deployment", "web"))["app"]["image"] == "nginx:1.25"
 
+    def test_container_without_a_name_cannot_be_merged(self, apiserver: ApiServerProcess, client: Client) -> None:
+        """No merge key, no patch: kubectl's "error when creating patch" line, exit code 1, nothing sent."""
+        assert kemu(apiserver.address, "apply", "-f", "-", input=json.dumps(deployment())).exit_code == 0
+        nameless = deployment("nginx:1.26")
+        del nameless["spec"]["template"]["spec"]["containers"][0]["name"]
+        result = kemu(apiserver.address, "apply", "-f", "-", input=json.dumps(nameless))
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: error when creating patch with:\noriginal:\n{")
+        assert result.stderr.rstrip().endswith('for: "STDIN": map: {"image": "nginx:1.26", "ports": [{"containerPort": 80}]}'
+                                               " does not contain declared merge key: name")
+        assert "Traceback" not in result.output
+        assert containers(client.get("Deployment", "web"))["app"]["image"] == "nginx:1.25"
+
     def test_annotation_is_the_manifest_as_kubectl_writes_it(self, apiserver: ApiServerProcess, client: Client) -> None:
         """The last-applied configuration is compact, sorted JSON with an annotations map and a newline."""
         assert kemu(apiserver.address, "apply", "-f", "-", input=json.dumps(deployment())).exit_code == 0
