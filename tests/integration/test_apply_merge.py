@@ -138,6 +138,19 @@ class TestKemuApply:
         assert "Traceback" not in result.output
         assert containers(client.get("Deployment", "web"))["app"]["image"] == "nginx:1.25"
 
+    def test_object_made_without_apply_gets_the_annotation_and_loses_nothing(
+        self, apiserver: ApiServerProcess, client: Client
+    ) -> None:
+        """No last-applied configuration: kubectl's warning, the annotation is added, nothing is deleted."""
+        client.create(deployment(helper=True))
+        result = kemu(apiserver.address, "apply", "-f", "-", input=json.dumps(deployment("nginx:1.26")))
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "deployment.apps/web configured\n"
+        assert result.stderr.startswith(f"Warning: resource deployments.apps/web is missing the {LAST_APPLIED} annotation")
+        live = client.get("Deployment", "web")
+        assert LAST_APPLIED in live["metadata"]["annotations"]
+        assert {n: c["image"] for n, c in containers(live).items()} == {"app": "nginx:1.26", "helper": "busybox:1.36"}
+
     def test_annotation_is_the_manifest_as_kubectl_writes_it(self, apiserver: ApiServerProcess, client: Client) -> None:
         """The last-applied configuration is compact, sorted JSON with an annotations map and a newline."""
         assert kemu(apiserver.address, "apply", "-f", "-", input=json.dumps(deployment())).exit_code == 0
