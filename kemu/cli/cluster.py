@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from kemu import config as kconfig
-from kemu.cli.main import cli, fail
+from kemu.cli.base import fail
 from kemu.launcher import ClusterSpec, LocalCluster, load_state, stop_pids
 from kemu.procs import pid_alive
 
@@ -35,7 +35,7 @@ def _data_dir(flag: Path | None) -> Path:
     return DEFAULT_DATA_DIR
 
 
-@cli.command()
+@click.command()
 @click.option("--nodes", type=int, default=3, show_default=True, help="Worker nodes to start.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help=f"Where state and logs live [default: {DEFAULT_DATA_DIR}].")
@@ -176,7 +176,7 @@ def render_log_line(source: str, line: str, tty: bool) -> str:
     return f"{ts} {level:<4} {source:<22} {msg} {rest}".rstrip()
 
 
-@cli.command()
+@click.command()
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--grace", type=float, default=5.0, show_default=True)
 def down(data_dir: Path | None, grace: float) -> None:
@@ -198,7 +198,7 @@ def down(data_dir: Path | None, grace: float) -> None:
     remove_fabric(fabric_name(str(data_dir.resolve())))  # the pod network, if pods had sandboxes
 
 
-@cli.group()
+@click.group()
 def node() -> None:
     """Kill, freeze, thaw or restart a node's processes (failover drills)."""
 
@@ -283,7 +283,7 @@ def node_list(data_dir: Path | None) -> None:
         click.echo(f"{name:<24} pid {pid:<8} {'running' if pid_alive(pid) else 'dead'}")
 
 
-@cli.group("config")
+@click.group("config")
 def config_group() -> None:
     """Which cluster the CLI talks to (~/.kemu/config.yaml)."""
 
@@ -363,3 +363,7 @@ def node_run(name: str, node_ip: str, server: str, root_dir: Path, proxy: bool, 
         for p in procs:
             p.stop(grace=5)
     sys.exit(code)
+
+
+COMMANDS: list[click.Command] = [up, down, node, config_group]
+"""What this module adds to the ``kemu`` group."""

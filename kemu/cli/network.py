@@ -28,10 +28,10 @@ from typing import Any
 import click
 
 from kemu.api import errors
-from kemu.cli.main import CommandError, Ctx, cli, fail
+from kemu.cli.base import CommandError, Ctx, fail
 from kemu.client import Client
 
-__all__ = ["parse_port_pairs", "pick_pod", "pod_port_for_service", "port_forward"]
+__all__ = ["COMMANDS", "parse_port_pairs", "pick_pod", "pod_port_for_service", "port_forward"]
 
 Obj = dict[str, Any]
 
@@ -180,7 +180,7 @@ def _serve_port(listener: socket.socket, pod_ip: str, pod_port: int, local_port:
         threading.Thread(target=run, daemon=True).start()
 
 
-@cli.command("port-forward")
+@click.command("port-forward")
 @click.argument("target")
 @click.argument("ports", nargs=-1, required=True)
 @click.option("-n", "--namespace", default=None)
@@ -230,3 +230,7 @@ def port_forward(obj: Ctx, target: str, ports: tuple[str, ...], namespace: str |
         stop.set()
         for listener in listeners:
             listener.close()
+
+
+COMMANDS: list[click.Command] = [port_forward]
+"""What this module adds to the ``kemu`` group."""

@@ -41,7 +41,7 @@ import click
 import zmq.asyncio
 
 from kemu.api import errors
-from kemu.cli.main import Ctx, cli, connection_refused, fail, server_error
+from kemu.cli.base import Ctx, connection_refused, fail, server_error
 from kemu.kubeletclient import (
     KubeletClient,
     KubeletTarget,
@@ -51,7 +51,7 @@ from kemu.kubeletclient import (
 )
 from kemu.kubeletstream import CHUNK, STDERR, StreamSession, StreamSpec
 
-__all__ = ["LocalTerminal", "attach", "exec_", "kubelet_for_pod", "logs"]
+__all__ = ["COMMANDS", "LocalTerminal", "attach", "exec_", "kubelet_for_pod", "logs"]
 
 Obj = dict[str, Any]
 
@@ -88,7 +88,7 @@ def _pod_name(word: str) -> str:
     return name
 
 
-@cli.command()
+@click.command()
 @click.argument("pod")
 @click.option("-c", "--container", default=None, help="The container (required for a pod with several).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the container exits.")
@@ -119,7 +119,7 @@ def logs(ctx: Ctx, pod: str, container: str | None, follow: bool, previous: bool
             return
 
 
-@cli.command("exec", context_settings={"ignore_unknown_options": True})
+@click.command("exec", context_settings={"ignore_unknown_options": True})
 @click.argument("pod")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @click.option("-c", "--container", default=None, help="The container (default: the first).")
@@ -144,7 +144,7 @@ def exec_(ctx: Ctx, pod: str, command: tuple[str, ...], container: str | None, s
         sys.exit(code)
 
 
-@cli.command()
+@click.command()
 @click.argument("pod")
 @click.option("-c", "--container", default=None, help="The container (default: the first).")
 @click.option("-i", "--stdin", "stdin", is_flag=True, help="Pass stdin to the container's main process.")
@@ -328,3 +328,7 @@ class LocalTerminal:
         except OSError:
             return 80, 24
         return size.columns, size.lines
+
+
+COMMANDS: list[click.Command] = [logs, exec_, attach]
+"""What this module adds to the ``kemu`` group."""

@@ -27,8 +27,8 @@ kubectl:
   containers and of ``spec.replicas``.
 
 Resources are named the kubectl ways: ``deploy/web``, ``deployment/web``,
-``deployment.apps/web`` or ``deploy web``. This module registers its
-commands on :data:`kemu.cli.main.cli` when imported (``main()`` does).
+``deployment.apps/web`` or ``deploy web``. The commands are listed in
+:data:`COMMANDS`; :mod:`kemu.cli.main` adds them to the ``kemu`` group.
 
 The pure helpers (status lines, history rows, the rollback target and
 patch) duplicate a little of the controller's logic on purpose: the CLI,
@@ -49,10 +49,11 @@ from kemu.api import errors
 from kemu.api.kinds import KindInfo, resolve
 from kemu.cli import describe as describe_mod
 from kemu.cli import printers
-from kemu.cli.main import CommandError, Ctx, cli, fail, resource_ref
+from kemu.cli.base import CommandError, Ctx, fail, resource_ref
 from kemu.client import Client
 
 __all__ = [
+    "COMMANDS",
     "CHANGE_CAUSE",
     "POLL_INTERVAL",
     "RESTARTED_AT",
@@ -368,7 +369,7 @@ def _command_line() -> str:
 # -- commands ---------------------------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def rollout() -> None:
     """Manage the rollout of a Deployment (status, history, undo, pause, resume, restart)."""
 
@@ -520,7 +521,7 @@ def rollout_restart(ctx: Ctx, args: tuple[str, ...], namespace: str | None) -> N
         fail("\n".join(errs))
 
 
-@cli.group("set")
+@click.group("set")
 def set_() -> None:
     """Set specific features on objects (image)."""
 
@@ -559,7 +560,7 @@ def set_image(ctx: Ctx, args: tuple[str, ...], namespace: str | None, record: bo
         fail("\n".join(errs))
 
 
-@cli.command()
+@click.command()
 @click.argument("args", nargs=-1, required=True)
 @click.option("-n", "--namespace", default=None)
 @click.option("--replicas", type=int, required=True, help="The new replica count.")
@@ -593,3 +594,7 @@ def scale(ctx: Ctx, args: tuple[str, ...], namespace: str | None, replicas: int,
         click.echo(f"{res.ref} scaled")
     if errs:
         fail("\n".join(errs))
+
+
+COMMANDS: list[click.Command] = [rollout, set_, scale]
+"""What this module adds to the ``kemu`` group."""

@@ -19,9 +19,9 @@ import click
 
 from kemu import metrics
 from kemu.api import errors, selectors
-from kemu.cli.main import Ctx, cli, fail, server_error
+from kemu.cli.base import Ctx, fail, server_error
 
-__all__ = ["top"]
+__all__ = ["COMMANDS", "top"]
 
 Obj = dict[str, Any]
 
@@ -45,7 +45,7 @@ def _selector(text: str | None) -> selectors.LabelSelector:
         fail(f"error: {exc}")
 
 
-@cli.group()
+@click.group()
 def top() -> None:
     """Display resource (CPU/memory) usage of nodes or pods."""
 
@@ -132,3 +132,7 @@ top.add_command(top_nodes, "node")
 top.add_command(top_nodes, "no")
 top.add_command(top_pods, "pod")
 top.add_command(top_pods, "po")
+
+
+COMMANDS: list[click.Command] = [top]
+"""What this module adds to the ``kemu`` group."""

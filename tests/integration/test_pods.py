@@ -24,7 +24,6 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-import kemu.cli.pods  # noqa: F401  (registers logs and exec)
 from kemu.api.errors import ApiError
 from kemu.cli.main import cli
 from kemu.cli.printers import pod_status

@@ -43,7 +43,7 @@ from controllermanager.rollout import (
     sync_new_rs_annotations,
 )
 from kemu.cli import rollout as cli_rollout
-from kemu.cli.main import CommandError
+from kemu.cli.base import CommandError
 from kemu.clock import parse_rfc3339
 
 Obj = dict[str, Any]
