@@ -23,13 +23,14 @@ import time
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from kemu import wire
 from kemu.api import errors
 from kemu.api.kinds import lookup_kind
 from kemu.types import Obj
 
-__all__ = ["Client", "Unavailable", "DEFAULT_SERVER"]
+__all__ = ["Client", "Unavailable", "DEFAULT_SERVER", "connection_refused"]
 
 
 DEFAULT_SERVER = "tcp://127.0.0.1:7100"
@@ -321,3 +322,30 @@ class Client:
     def events_since(self, kind: str, rv: int, *, node: str | None = None) -> wire.EventsSince:
         """The changes of one topic after ``rv`` (checked: :class:`~kemu.wire.EventsSince`); 410 when too old."""
         return wire.EventsSince.decode(self.call_map("events_since", kind, rv=rv, node=node))
+
+
+def connection_refused(address: str, timeout: float) -> bool:
+    """True when a connection to ``address`` is refused right away (nothing
+    listens there). Watches the socket's connect events for at most
+    ``timeout`` seconds; a slow or silent network path is not "refused"
+    (the request's own timeout covers it)."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED)
+    try:
+        sock.connect(address)
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not monitor.poll(int(remaining * 1000) + 1):
+                return False
+            event = recv_monitor_message(monitor)["event"]
+            if event == zmq.EVENT_CONNECTED:
+                return False
+            if event == zmq.EVENT_CONNECT_RETRIED:
+                return True
+        return False
+    finally:
+        sock.disable_monitor()
+        monitor.close(linger=0)
+        sock.close(linger=0)

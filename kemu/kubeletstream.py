@@ -166,14 +166,21 @@ class StreamSession:
     re-opened once it returned, so a slow consumer slows the command down.
     :meth:`run` returns the final ``x`` payload (``{"exitCode"}`` or
     ``{"error": Status}``).
+
+    ``ctx`` is the caller's asyncio context (the front door shares one across
+    sessions); without one, the session makes its own and destroys it on
+    :meth:`close` (a one-shot ``kemu exec``).
     """
 
-    def __init__(self, address: str, spec: StreamSpec, *, ctx: zmq.asyncio.Context,
+    def __init__(self, address: str, spec: StreamSpec, *, ctx: zmq.asyncio.Context | None = None,
                  on_output: Callable[[bytes, bytes], Awaitable[None]]):
         self.address = address
         self.spec = spec
         self.session = os.urandom(SESSION_ID_BYTES)
         self._on_output = on_output
+        self._own_ctx: zmq.asyncio.Context | None = None
+        if ctx is None:
+            ctx = self._own_ctx = zmq.asyncio.Context()
         self._sock: zmq.asyncio.Socket = wire.make_socket(ctx, zmq.DEALER, hwm=1000)
         self._sock.connect(address)
         self._stdin_unacked = 0
@@ -270,3 +277,5 @@ class StreamSession:
         self._closed = True
         self._stdin_room.set()
         self._sock.close(linger=200)
+        if self._own_ctx is not None:
+            self._own_ctx.destroy(linger=0)

@@ -128,7 +128,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -473,7 +473,7 @@ def _rfc3339(when: datetime) -> str:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _oci_error(detail: str) -> ContainerStartError:

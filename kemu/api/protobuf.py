@@ -504,7 +504,7 @@ def _map(
     for wire, span in occurrences:
         if wire != _LEN:
             raise ProtobufError(f"{where}: wire type {wire} for a map entry")
-        key: Any = _ZERO[key_type] if key_type in _ZERO else ""
+        key: Any = _ZERO.get(key_type, "")
         value: Any = None
         value_seen: list[tuple[int, Any]] = []
         for number, entry_wire, raw in _fields(data, span[0], span[1]):

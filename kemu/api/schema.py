@@ -455,11 +455,11 @@ VOLUME_PROJECTION = struct(
     podCertificate=ANY,
 )
 # Volume sources kemu never mounts are accepted but not looked into.
-_OPAQUE_VOLUME_SOURCES = (
-    "gcePersistentDisk awsElasticBlockStore gitRepo iscsi glusterfs rbd flexVolume cinder cephfs flocker "
-    "fc azureFile vsphereVolume quobyte azureDisk photonPersistentDisk portworxVolume scaleIO storageos csi "
-    "ephemeral"
-).split()
+_OPAQUE_VOLUME_SOURCES = [
+    "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "iscsi", "glusterfs", "rbd", "flexVolume", "cinder",
+    "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk",
+    "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral"
+]
 VOLUME = struct(
     _CORE + "Volume",
     required=("name",),
@@ -1154,7 +1154,7 @@ def _check_integer(value: Any, typ: Scalar, path: str, walk: _Walk) -> None:
         walk.mismatch(value, typ, path)
         return
     low, high = _INT_RANGES.get(typ.go_name, _INT_RANGES["int32"])
-    if isinstance(value, float) and not value.is_integer() or not low <= value <= high:
+    if (isinstance(value, float) and not value.is_integer()) or not low <= value <= high:
         walk.mismatch(value, typ, path, literal=True)
 
 

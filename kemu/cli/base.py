@@ -33,19 +33,16 @@ import copy
 import os
 import re
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import click
-import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from kemu.api import errors
 from kemu.api.kinds import KindInfo, resolve
 from kemu.cli import printers
-from kemu.client import Client
+from kemu.client import Client, connection_refused
 from kemu.config import resolve_server
 from kemu.manifests import Manifest, ManifestError
 
@@ -170,33 +167,6 @@ def with_source(exc: errors.ApiError, verb: str, source: str) -> errors.ApiError
 # -- connecting ----------------------------------------------------------------------
 
 _ADDRESS = re.compile(r"^(tcp|ipc|inproc)://.+")
-
-
-def connection_refused(address: str, timeout: float) -> bool:
-    """True when a connection to ``address`` is refused right away (nothing
-    listens there). Watches the socket's connect events for at most
-    ``timeout`` seconds; a slow or silent network path is not "refused"
-    (the request's own timeout covers it)."""
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED)
-    try:
-        sock.connect(address)
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not monitor.poll(int(remaining * 1000) + 1):
-                return False
-            event = recv_monitor_message(monitor)["event"]
-            if event == zmq.EVENT_CONNECTED:
-                return False
-            if event == zmq.EVENT_CONNECT_RETRIED:
-                return True
-        return False
-    finally:
-        sock.disable_monitor()
-        monitor.close(linger=0)
-        sock.close(linger=0)
 
 
 class Ctx:

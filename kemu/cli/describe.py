@@ -27,7 +27,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo, UTC
 from fractions import Fraction
 from typing import Any
 
@@ -207,9 +207,9 @@ def qos_class(pod: Obj) -> str:
         guaranteed = guaranteed and set(capped) == {"cpu", "memory"}
     if not requests and not limits:
         return "BestEffort"
-    if guaranteed and all(name in limits and limits[name].value == q.value for name, q in requests.items()):
-        if len(requests) == len(limits):
-            return "Guaranteed"
+    if (guaranteed and all(name in limits and limits[name].value == q.value for name, q in requests.items())
+            and len(requests) == len(limits)):
+        return "Guaranteed"
     return "Burstable"
 
 
@@ -264,7 +264,7 @@ class _Context:
         if not timestamp:
             return _ZERO_TIME
         try:
-            moment = datetime.fromtimestamp(parse_timestamp(timestamp), tz=timezone.utc)
+            moment = datetime.fromtimestamp(parse_timestamp(timestamp), tz=UTC)
         except ValueError:
             return timestamp
         moment = moment.astimezone(self.tz) if self.tz is not None else moment.astimezone()
@@ -1020,7 +1020,8 @@ def _describe_namespace(ns: Obj, ctx: _Context, w: _PrefixWriter) -> None:
         for c in status["conditions"]:
             w.write(
                 1,
-                f"{c.get('type', '')}\t{c.get('status', '')}\t{ctx.time(c.get('lastTransitionTime'))}\t{c.get('reason', '')}\t{c.get('message', '')}\n",
+                f"{c.get('type', '')}\t{c.get('status', '')}\t{ctx.time(c.get('lastTransitionTime'))}\t"
+                f"{c.get('reason', '')}\t{c.get('message', '')}\n",
             )
     # kemu serves no ResourceQuota or LimitRange, so a namespace has none.
     w.write(0, "\n")

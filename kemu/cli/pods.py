@@ -38,7 +38,6 @@ import tty
 from typing import Any
 
 import click
-import zmq.asyncio
 
 from kemu.api import errors
 from kemu.cli.base import Ctx, connection_refused, fail, server_error
@@ -232,15 +231,18 @@ async def _session(address: str, spec: StreamSpec, terminal: LocalTerminal | Non
         stream.write(data)
         stream.flush()
 
-    zctx = zmq.asyncio.Context()
-    session = StreamSession(address, spec, ctx=zctx, on_output=on_output)
+    session = StreamSession(address, spec, on_output=on_output)
     loop = asyncio.get_running_loop()
     feeder: asyncio.Task[None] | None = None
     if spec.stdin:
         feeder = asyncio.create_task(_feed_stdin(session, loop))
     if terminal is not None:
+        resizes: set[asyncio.Task[None]] = set()
+
         def resized() -> None:
-            loop.create_task(session.resize(*terminal.size()))
+            task = loop.create_task(session.resize(*terminal.size()))
+            resizes.add(task)  # held until done: the loop keeps only a weak reference
+            task.add_done_callback(resizes.discard)
         loop.add_signal_handler(signal.SIGWINCH, resized)
     try:
         if timeout is None:
@@ -255,7 +257,6 @@ async def _session(address: str, spec: StreamSpec, terminal: LocalTerminal | Non
         if feeder is not None:
             feeder.cancel()
         await session.close()
-        zctx.destroy(linger=0)
 
 
 async def _feed_stdin(session: StreamSession, loop: asyncio.AbstractEventLoop) -> None:

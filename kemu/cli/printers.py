@@ -1066,7 +1066,7 @@ def _parse_bracket(inner: str) -> tuple[str, Any]:
         return ("keys", [_unquote(k.strip()) for k in _split_top(inner, ",")])
     if ":" in inner:
         parts = [int(p) if p.strip() else None for p in inner.split(":")]
-        return ("slice", (parts + [None, None])[:3])
+        return ("slice", [*parts, None, None][:3])
     return ("indices", [int(p) for p in inner.split(",")])
 
 

@@ -139,7 +139,7 @@ class TestResume:
         after it is replayed, what came before it is not."""
         create(client, "old")
         first = watch_events(door, f"{WATCH}&timeoutSeconds=2&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersion=")
-        bookmark = [e for e in first if e["type"] == "BOOKMARK"][0]
+        bookmark = next(e for e in first if e["type"] == "BOOKMARK")
         assert bookmark["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
         assert names(first) == [("ADDED", "old")]
         create(client, "new")

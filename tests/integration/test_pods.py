@@ -358,7 +358,8 @@ class TestProbes:
 
     def test_readiness_flips_ready(self, node: Node) -> None:
         """A readiness probe on a file: the pod is Ready while the file exists (created and removed with kemu exec)."""
-        node.client.create(make_pod("flip", [sh("c", "sleep 1000", readinessProbe=probe("exec", {"command": ["cat", "/tmp/kemu-flip-ready"]}, failureThreshold=1),
+        ready = probe("exec", {"command": ["cat", "/tmp/kemu-flip-ready"]}, failureThreshold=1)
+        node.client.create(make_pod("flip", [sh("c", "sleep 1000", readinessProbe=ready,
                                                 volumeMounts=[{"name": "t", "mountPath": "/tmp"}])],
                                     volumes=[{"name": "t", "emptyDir": {}}]))
         node.wait_running("flip")
@@ -410,7 +411,8 @@ class TestTermination:
         """preStop runs first, then SIGTERM (trapped), and SIGKILL comes after the 2 s grace period."""
         trace = node.root / "termination.trace"
         script = f"trap 'echo TERM >> {trace}' TERM; while true; do sleep 0.1; done"
-        node.client.create(make_pod("graceful", [sh("c", script, lifecycle={"preStop": {"exec": {"command": ["sh", "-c", f"echo preStop >> {trace}"]}}})],
+        pre_stop = {"preStop": {"exec": {"command": ["sh", "-c", f"echo preStop >> {trace}"]}}}
+        node.client.create(make_pod("graceful", [sh("c", script, lifecycle=pre_stop)],
                                     terminationGracePeriodSeconds=2))
         node.wait_running("graceful")
         started = time.monotonic()
@@ -464,7 +466,8 @@ class TestLogsAndExec:
 
     def test_follow_survives_log_rotation(self, node: Node) -> None:
         """A log rotated (64 KiB cap here) while followed: lines stay in order, the last one arrives."""
-        script = 'i=0; while [ $i -lt 3000 ]; do echo "line $i of a log that grows past its size cap"; i=$((i+1)); [ $((i % 300)) -eq 0 ] && sleep 0.3; done; true'
+        script = ('i=0; while [ $i -lt 3000 ]; do echo "line $i of a log that grows past its size cap"; '
+                  'i=$((i+1)); [ $((i % 300)) -eq 0 ] && sleep 0.3; done; true')
         node.client.create(make_pod("chatty", [sh("c", script)], restartPolicy="Never"))
         node.wait_running("chatty")
         result = node.kemu("logs", "-f", "chatty")
@@ -473,7 +476,7 @@ class TestLogsAndExec:
         assert numbers[-1] == 2999
         assert numbers == sorted(set(numbers))  # in order, nothing twice
         assert len(numbers) > 2500  # copy-truncate may lose a few lines per rotation, never many
-        rotated = [p for p in (node.root / NODE).rglob("0.log.*")]
+        rotated = list((node.root / NODE).rglob("0.log.*"))
         assert rotated, "the log should have been rotated"
         node.remove("chatty")
 
@@ -517,7 +520,8 @@ class TestConfigMapVolumes:
         node.client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-config"},
                             "data": {"app.conf": "version=1\n", "other": "x"}})
         node.client.create(make_pod("cm", [sh("c", "sleep 1000", volumeMounts=[{"name": "cfg", "mountPath": "/etc/app", "readOnly": True}])],
-                                    volumes=[{"name": "cfg", "configMap": {"name": "app-config", "items": [{"key": "app.conf", "path": "conf/app.conf"}]}}]))
+                                    volumes=[{"name": "cfg", "configMap": {
+                                        "name": "app-config", "items": [{"key": "app.conf", "path": "conf/app.conf"}]}}]))
         node.wait_running("cm")
         assert node.kemu("exec", "cm", "--", "cat", "/etc/app/conf/app.conf").stdout == "version=1\n"
         assert node.kemu("exec", "cm", "--", "ls", "/etc/app").stdout == "conf\n"

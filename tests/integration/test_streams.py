@@ -83,7 +83,7 @@ def cluster() -> Iterator[Cluster]:
                 yield Cluster(root, env, client, api, local.spec.server)
 
 
-def kubectl(cluster: Cluster, *args: str, input: bytes | None = None,  # noqa: A002 (subprocess's name)
+def kubectl(cluster: Cluster, *args: str, input: bytes | None = None,
             timeout: float = 40) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([KUBECTL, *args], input=input, capture_output=True, env=cluster.env, timeout=timeout,
                           check=False)

@@ -74,7 +74,7 @@ class TestRegistration:
             name for name in CLI_MODULES
             if name != "kemu.cli.main" and hasattr(__import__(name, fromlist=["_"]), "COMMANDS")
         )
-        assert VERB_NAMES == with_commands
+        assert with_commands == VERB_NAMES
         assert len(main.VERB_MODULES) == len(set(main.VERB_MODULES))
 
     def test_the_group_holds_exactly_the_listed_commands(self) -> None:

@@ -5,7 +5,7 @@ literal expected text."""
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from typing import Any
 
 import pytest
@@ -17,11 +17,11 @@ NOW = 1_717_243_200.0  # Sat, 01 Jun 2024 12:00:00 UTC
 
 def ts(seconds_ago: float) -> str:
     """An RFC 3339 timestamp ``seconds_ago`` before NOW."""
-    return datetime.fromtimestamp(NOW - seconds_ago, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(NOW - seconds_ago, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def run(obj: dict[str, Any], events: list[dict[str, Any]] | None = None, related: dict[str, list[dict[str, Any]]] | None = None) -> str:
-    return describe(obj, events=events, related=related, now=NOW, tz=timezone.utc)
+    return describe(obj, events=events, related=related, now=NOW, tz=UTC)
 
 
 def lines(*texts: str) -> str:

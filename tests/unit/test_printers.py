@@ -23,15 +23,16 @@ from kemu.cli.printers import (
     table_row,
     watch_row,
 )
+from datetime import UTC
 
 NOW = 1_717_243_200.0  # 2024-06-01T12:00:00Z
 
 
 def ts(seconds_ago: float) -> str:
     """An RFC 3339 timestamp ``seconds_ago`` before NOW."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(NOW - seconds_ago, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(NOW - seconds_ago, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def make_pod(
@@ -157,7 +158,8 @@ class TestHumanDuration:
 
     @pytest.mark.parametrize(
         ("seconds", "expected"),
-        [(5, "5s"), (150, "2m30s"), (600, "10m"), (3 * 3600 + 300, "3h5m"), (2 * 86400 + 3 * 3600, "2d3h"), (5 * 86400, "5d"), ((2 * 365 + 45) * 86400, "2y45d")],
+        [(5, "5s"), (150, "2m30s"), (600, "10m"), (3 * 3600 + 300, "3h5m"), (2 * 86400 + 3 * 3600, "2d3h"),
+         (5 * 86400, "5d"), ((2 * 365 + 45) * 86400, "2y45d")],
     )
     def test_everyday_durations(self, seconds: float, expected: str) -> None:
         """The durations people see in AGE columns."""
@@ -233,7 +235,8 @@ class TestPodStatus:
             pytest.param(make_pod(phase="Failed", statuses=[terminated(2)]), "ExitCode:2", id="exit-code"),
             pytest.param(make_pod(phase="Failed", statuses=[terminated(137, signal=9)]), "Signal:9", id="signal"),
             pytest.param(
-                make_pod(phase="Pending", init=[{"name": "i0"}, {"name": "i1"}], init_statuses=[running(False)], statuses=[waiting("PodInitializing")]),
+                make_pod(phase="Pending", init=[{"name": "i0"}, {"name": "i1"}], init_statuses=[running(False)],
+                         statuses=[waiting("PodInitializing")]),
                 "Init:0/2",
                 id="init-0-of-2",
             ),
@@ -341,7 +344,8 @@ class TestPodRow:
         """After initialization only app containers' restarts count."""
         pod = make_pod(
             init=[{"name": "i0"}],
-            init_statuses=[{"name": "i0", "restartCount": 2, "state": {"terminated": {"exitCode": 0}}, "lastState": {"terminated": {"finishedAt": ts(120)}}}],
+            init_statuses=[{"name": "i0", "restartCount": 2, "state": {"terminated": {"exitCode": 0}},
+                            "lastState": {"terminated": {"finishedAt": ts(120)}}}],
             statuses=[running(False, restarts=4, lastState={"terminated": {"finishedAt": ts(20)}})],
         )
         assert table_row(pod, wide=False, now=NOW)[1:4] == ["0/1", "Running", "4 (20s ago)"]
@@ -400,7 +404,8 @@ def service(name: str, kind: str, ports: list[dict[str, Any]], **spec: Any) -> d
     }
 
 
-def event(reason: str, message: str, *, kind: str = "Pod", name: str = "web-1", count: int = 1, first: float = 40, last: float = 12, **extra: Any) -> dict[str, Any]:
+def event(reason: str, message: str, *, kind: str = "Pod", name: str = "web-1", count: int = 1, first: float = 40,
+          last: float = 12, **extra: Any) -> dict[str, Any]:
     return {
         "kind": "Event",
         "metadata": {"name": f"{name}.17d", "namespace": "default"},
@@ -825,10 +830,12 @@ class TestHelpers:
             ({}, ""),
             ({"matchLabels": {"tier": "web", "app": "shop"}}, "app=shop,tier=web"),
             (
-                {"matchLabels": {"app": "shop"}, "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]}, {"key": "canary", "operator": "DoesNotExist"}]},
+                {"matchLabels": {"app": "shop"}, "matchExpressions": [
+                    {"key": "env", "operator": "In", "values": ["prod", "dev"]}, {"key": "canary", "operator": "DoesNotExist"}]},
                 "app=shop,!canary,env in (dev,prod)",
             ),
-            ({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["b"]}, {"key": "gpu", "operator": "Exists"}]}, "gpu,zone notin (b)"),
+            ({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["b"]}, {"key": "gpu", "operator": "Exists"}]},
+             "gpu,zone notin (b)"),
         ],
     )
     def test_label_selector_string(self, selector: dict[str, Any] | None, expected: str) -> None:

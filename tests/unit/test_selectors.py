@@ -426,7 +426,7 @@ class TestSupportedFields:
 
     def test_cluster_scoped_node_has_no_namespace_field(self) -> None:
         """Node's conversion function does not list metadata.namespace."""
-        with pytest.raises(ValueError, match="field label not supported: metadata.namespace"):
+        with pytest.raises(ValueError, match=r"field label not supported: metadata\.namespace"):
             FieldSelector.parse("metadata.namespace=default").validate("Node")
 
     def test_validate_converts_spec_host(self) -> None:
