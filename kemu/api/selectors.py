@@ -130,7 +130,7 @@ class Requirement:
         ``path`` prefixes the field paths in the message (``matchExpressions[0]``).
         """
         op = Operator(operator)
-        vals = list(values)
+        vals: list[object] = list(values)  # from a manifest: check, do not trust, the type
         sub = f"{path}." if path else ""
         errors = [_invalid(f"{sub}key", key, "; ".join(e)) for e in [validate_label_key(key)] if e]
         if op in _SET_OPERATORS and not vals:
@@ -154,7 +154,7 @@ class Requirement:
                 errors.append(_invalid(f"{sub}values[{i}][{key}]", value, "; ".join(problems)))
         if errors:
             raise ValueError(errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]")
-        return cls(key, op, tuple(sorted(set(vals))))
+        return cls(key, op, tuple(sorted({v for v in vals if isinstance(v, str)})))  # all are, by now
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether ``labels`` satisfy this term. A missing key satisfies
@@ -199,7 +199,7 @@ class Requirement:
         return self.to_string()
 
 
-def _is_int(text: str) -> bool:
+def _is_int(text: object) -> bool:
     return isinstance(text, str) and re.fullmatch(r"[+-]?\d+", text) is not None
 
 
