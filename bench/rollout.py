@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from kemu import log
+from kemu import testing
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.procs import wait_for
@@ -45,19 +46,7 @@ RANGES = {"node_ip_prefix": "127.0.7", "cluster_cidr": "127.249.0.0/16", "servic
 
 
 def deployment(name: str, image: str, replicas: int) -> Obj:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"terminationGracePeriodSeconds": 2, "containers": [{"name": "main", "image": image}]},
-            },
-        },
-    }
+    return testing.deployment(name, replicas=replicas, image=image, grace=2)
 
 
 def is_ready(pod: Obj) -> bool:

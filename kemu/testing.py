@@ -1,5 +1,8 @@
 """Test helpers that ship with kemu: real component processes on ipc paths in
-a temporary directory, always stopped, even when the test fails."""
+a temporary directory, always stopped, even when the test fails; free ports;
+and the builders of the objects tests and benchmarks create (:func:`pod`,
+:func:`deployment`, :func:`replicaset`, :func:`service`), so an object's
+shape is written once and each test says only what is special about its own."""
 
 from __future__ import annotations
 
@@ -7,15 +10,29 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kemu.client import Client
 from kemu.procs import Proc, spawn, wait_for
+from kemu.types import Obj
 
 if TYPE_CHECKING:
     from kemu.launcher import LocalCluster
 
-__all__ = ["ApiServerProcess", "running_apiserver", "running_cluster", "descendants", "free_port_pair"]
+__all__ = [
+    "ApiServerProcess",
+    "running_apiserver",
+    "running_cluster",
+    "descendants",
+    "free_port",
+    "free_port_pair",
+    "kubectl_env",
+    "container",
+    "pod",
+    "deployment",
+    "replicaset",
+    "service",
+]
 
 
 class ApiServerProcess:
@@ -158,3 +175,92 @@ def running_cluster(root: Path, *, nodes: int = 3, **spec: object) -> Iterator[L
         yield cluster
     finally:
         cluster.stop(grace=3)
+
+
+# -- object builders ----------------------------------------------------------------
+
+
+def container(name: str = "main", image: str = "nginx:1.25", **fields: Any) -> Obj:
+    """One container: ``name``, ``image`` and any other field (``command``, ``ports``, probes...)."""
+    return {"name": name, "image": image, **fields}
+
+
+def _metadata(name: str | None, namespace: str | None, labels: dict[str, str] | None,
+              generate_name: str | None = None) -> Obj:
+    meta: Obj = {}
+    if name:
+        meta["name"] = name
+    if generate_name:
+        meta["generateName"] = generate_name
+    if namespace:
+        meta["namespace"] = namespace
+    if labels is not None:
+        meta["labels"] = dict(labels)
+    return meta
+
+
+def pod(name: str | None, *, image: str = "nginx:1.25", containers: list[Obj] | None = None,
+        labels: dict[str, str] | None = None, namespace: str | None = None, node: str | None = None,
+        generate_name: str | None = None, **spec: Any) -> Obj:
+    """A Pod of one ``image`` container named ``main`` (or of ``containers``),
+    bound to ``node`` when given; ``spec`` adds pod spec fields."""
+    body: Obj = {"containers": containers if containers is not None else [container(image=image)], **spec}
+    if node:
+        body["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(name, namespace, labels, generate_name),
+            "spec": body}
+
+
+def _workload(kind: str, name: str, replicas: int, image: str, containers: list[Obj] | None,
+              labels: dict[str, str] | None, object_labels: bool, grace: int | None, namespace: str | None,
+              pod_spec: Obj | None, spec: dict[str, Any]) -> Obj:
+    labels = dict(labels) if labels is not None else {"app": name}
+    template_spec: Obj = {"containers": containers if containers is not None else [container(image=image)]}
+    if grace is not None:
+        template_spec["terminationGracePeriodSeconds"] = grace
+    template_spec.update(pod_spec or {})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": _metadata(name, namespace, labels if object_labels else None),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": template_spec},
+            **spec,
+        },
+    }
+
+
+def deployment(name: str, *, replicas: int = 3, image: str = "nginx:1.25", containers: list[Obj] | None = None,
+               labels: dict[str, str] | None = None, object_labels: bool = False, grace: int | None = None,
+               namespace: str | None = None, pod_spec: Obj | None = None, **spec: Any) -> Obj:
+    """A Deployment whose pods carry ``labels`` (``app: <name>``) and run one
+    ``image`` container named ``main`` (or ``containers``). ``object_labels``
+    puts the labels on the Deployment too; ``grace`` sets the pods'
+    terminationGracePeriodSeconds; ``pod_spec`` adds pod spec fields and
+    ``spec`` Deployment spec fields (``strategy``, ``minReadySeconds``...)."""
+    return _workload("Deployment", name, replicas, image, containers, labels, object_labels, grace, namespace,
+                     pod_spec, spec)
+
+
+def replicaset(name: str, *, replicas: int = 3, image: str = "nginx:1.25", containers: list[Obj] | None = None,
+               labels: dict[str, str] | None = None, object_labels: bool = False, grace: int | None = None,
+               namespace: str | None = None, pod_spec: Obj | None = None, **spec: Any) -> Obj:
+    """A ReplicaSet, as :func:`deployment` builds a Deployment."""
+    return _workload("ReplicaSet", name, replicas, image, containers, labels, object_labels, grace, namespace,
+                     pod_spec, spec)
+
+
+def service(name: str, *, selector: dict[str, str] | None = None, ports: list[Obj] | None = None,
+            type: str = "ClusterIP", namespace: str | None = None, **spec: Any) -> Obj:  # noqa: A002 (the field's name)
+    """A Service selecting ``selector`` (``app: <name>``) on ``ports`` (80 to
+    the pods' port named ``http``)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(name, namespace, None),
+        "spec": {"type": type, "selector": dict(selector) if selector is not None else {"app": name},
+                 "ports": ports if ports is not None else [{"name": "http", "port": 80, "targetPort": "http"}],
+                 **spec},
+    }

@@ -45,6 +45,7 @@ from kemu.cli import printers
 from kemu.client import Client, connection_refused
 from kemu.config import resolve_server
 from kemu.manifests import Manifest, ManifestError
+from kemu.types import Obj
 
 __all__ = [
     "ALL_CATEGORY",
@@ -70,7 +71,6 @@ __all__ = [
     "with_source",
 ]
 
-Obj = dict[str, Any]
 
 ALL_CATEGORY = ("pods", "services", "deployments", "replicasets")
 """What ``get all`` lists, in kubectl's order (the kinds kemu serves of the

@@ -45,7 +45,8 @@ from kemu.cli.printers import (
 
 __all__ = ["Quantity", "describe", "events_for", "qos_class"]
 
-Obj = Mapping[str, Any]
+ObjView = Mapping[str, Any]
+"""A read-only view of an API object (:data:`kemu.types.Obj` is the owned, mutable one)."""
 
 # Annotations kubectl never shows.
 _SKIPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
@@ -141,14 +142,14 @@ def _resource_list(resources: Mapping[str, Any] | None) -> dict[str, Quantity]:
     return out
 
 
-def _container_requests(container: Obj) -> dict[str, Quantity]:
+def _container_requests(container: ObjView) -> dict[str, Quantity]:
     """Requests as the apiserver defaults them: a limit without a request
     requests the limit."""
     resources = container.get("resources") or {}
     return {**_resource_list(resources.get("limits")), **_resource_list(resources.get("requests"))}
 
 
-def _container_limits(container: Obj) -> dict[str, Quantity]:
+def _container_limits(container: ObjView) -> dict[str, Quantity]:
     return _resource_list((container.get("resources") or {}).get("limits"))
 
 
@@ -163,7 +164,7 @@ def _max_into(total: dict[str, Quantity], other: Mapping[str, Quantity]) -> None
             total[name] = quantity
 
 
-def _pod_resources(pod: Obj, of_container: Callable[[Obj], dict[str, Quantity]]) -> dict[str, Quantity]:
+def _pod_resources(pod: ObjView, of_container: Callable[[ObjView], dict[str, Quantity]]) -> dict[str, Quantity]:
     """A pod's effective requests or limits (component-helpers' ``PodRequests``):
     app containers and sidecars add up; each plain init container needs its
     own amount plus the sidecars started before it; the pod needs the larger."""
@@ -188,7 +189,7 @@ def _pod_resources(pod: Obj, of_container: Callable[[Obj], dict[str, Quantity]])
     return total
 
 
-def qos_class(pod: Obj) -> str:
+def qos_class(pod: ObjView) -> str:
     """The pod's QoS class: ``status.qosClass`` when set, else computed as the
     kubelet does (``Guaranteed`` when every container limits cpu and memory
     and requests exactly that, ``BestEffort`` when nothing asks for either,
@@ -252,7 +253,7 @@ class _Context:
 
     events: list[dict[str, Any]] | None
     """Events about the object; None to leave the Events section out."""
-    related: Mapping[str, Sequence[Obj]]
+    related: Mapping[str, Sequence[ObjView]]
     """Related objects by kind (``Pod``, ``ReplicaSet``, ``Endpoints``, ``Lease``)."""
     now: float
     """Seconds since the epoch, for ages."""
@@ -283,7 +284,7 @@ class _Context:
             return "<unknown>"
 
 
-def _meta(obj: Obj) -> Mapping[str, Any]:
+def _meta(obj: ObjView) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 
 
@@ -349,7 +350,7 @@ def _multiline(w: _PrefixWriter, title: str, items: Sequence[str]) -> None:
         w.write(0, item + "\n")
 
 
-def _toleration_text(toleration: Obj) -> str:
+def _toleration_text(toleration: ObjView) -> str:
     key, value, effect = toleration.get("key", ""), toleration.get("value", ""), toleration.get("effect", "")
     text = f"{key}" + (f"={value}" if value else "") + (f":{effect}" if effect else "")
     if toleration.get("operator") == "Exists" and not value:
@@ -359,24 +360,24 @@ def _toleration_text(toleration: Obj) -> str:
     return text
 
 
-def _tolerations(w: _PrefixWriter, title: str, tolerations: Sequence[Obj] | None) -> None:
+def _tolerations(w: _PrefixWriter, title: str, tolerations: Sequence[ObjView] | None) -> None:
     ordered = sorted(tolerations or [], key=lambda t: t.get("key", ""))
     _multiline(w, title, [_toleration_text(t) for t in ordered])
 
 
-def _taint_text(taint: Obj) -> str:
+def _taint_text(taint: ObjView) -> str:
     key, value, effect = taint.get("key", ""), taint.get("value", ""), taint.get("effect", "")
     return f"{key}" + (f"={value}" if value else "") + (f":{effect}" if effect else "")
 
 
-def _controller(obj: Obj) -> str:
+def _controller(obj: ObjView) -> str:
     for ref in _meta(obj).get("ownerReferences") or []:
         if ref.get("controller"):
             return f"{ref.get('kind', '')}/{ref.get('name', '')}"
     return ""
 
 
-def _controlled_by(obj: Obj, owner: Obj) -> bool:
+def _controlled_by(obj: ObjView, owner: ObjView) -> bool:
     """True when ``owner`` is ``obj``'s controller (by uid when there is one)."""
     uid = _meta(owner).get("uid")
     for ref in _meta(obj).get("ownerReferences") or []:
@@ -388,7 +389,7 @@ def _controlled_by(obj: Obj, owner: Obj) -> bool:
 # -- events ------------------------------------------------------------------------------
 
 
-def events_for(obj: Obj, events: Iterable[dict[str, Any]], *, kind: str | None = None) -> list[dict[str, Any]]:
+def events_for(obj: ObjView, events: Iterable[dict[str, Any]], *, kind: str | None = None) -> list[dict[str, Any]]:
     """The events among ``events`` about ``obj``, as kubectl's event search
     picks them: same name and namespace, same kind (any kind for a pod), same
     uid when both sides carry one (a node's kubelet uses the node's name as
@@ -398,7 +399,7 @@ def events_for(obj: Obj, events: Iterable[dict[str, Any]], *, kind: str | None =
     name, namespace, uid = meta.get("name"), meta.get("namespace"), meta.get("uid")
     uids = {uid, name} if kind == "Node" else {uid}
 
-    def about(event: Obj) -> bool:
+    def about(event: ObjView) -> bool:
         ref = event.get("involvedObject") or {}
         if ref.get("name") != name:
             return False
@@ -411,7 +412,7 @@ def events_for(obj: Obj, events: Iterable[dict[str, Any]], *, kind: str | None =
     return [e for e in events if about(e)]
 
 
-def _event_time(event: Obj) -> float:
+def _event_time(event: ObjView) -> float:
     series = event.get("series") or {}
     stamp = series.get("lastObservedTime") or event.get("lastTimestamp") or event.get("eventTime")
     try:
@@ -420,7 +421,7 @@ def _event_time(event: Obj) -> float:
         return float("-inf")
 
 
-def _describe_events(w: _PrefixWriter, events: Sequence[Obj], ctx: _Context) -> None:
+def _describe_events(w: _PrefixWriter, events: Sequence[ObjView], ctx: _Context) -> None:
     """``DescribeEvents``: oldest first, ``Age`` like ``12s (x3 over 40s)``."""
     if not events:
         w.write(0, "Events:\t<none>\n")
@@ -450,7 +451,7 @@ def _events_section(w: _PrefixWriter, ctx: _Context) -> None:
 # -- containers and volumes ---------------------------------------------------------------
 
 
-def _ports_text(ports: Sequence[Obj], field: str) -> str:
+def _ports_text(ports: Sequence[ObjView], field: str) -> str:
     parts = []
     for port in ports:
         text = f"{port.get(field, 0)}/{port.get('protocol') or 'TCP'}"
@@ -458,7 +459,7 @@ def _ports_text(ports: Sequence[Obj], field: str) -> str:
     return ", ".join(parts)
 
 
-def _probe_text(probe: Obj) -> str:
+def _probe_text(probe: ObjView) -> str:
     """``DescribeProbe``: ``http-get http://:80/ delay=0s timeout=1s period=10s #success=1 #failure=3``."""
     attrs = (
         f"delay={probe.get('initialDelaySeconds', 0)}s timeout={probe.get('timeoutSeconds', 1)}s "
@@ -485,7 +486,7 @@ def _join_host_port(host: str, port: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _container_state(w: _PrefixWriter, title: str, state: Obj, ctx: _Context) -> None:
+def _container_state(w: _PrefixWriter, title: str, state: ObjView, ctx: _Context) -> None:
     """``describeStatus``: Running/Waiting/Terminated with its details."""
     if state.get("running") is not None:
         w.write(2, f"{title}:\tRunning\n")
@@ -510,7 +511,7 @@ def _container_state(w: _PrefixWriter, title: str, state: Obj, ctx: _Context) ->
         w.write(2, f"{title}:\tWaiting\n")
 
 
-def _resources(w: _PrefixWriter, resources: Obj | None, level: int) -> None:
+def _resources(w: _PrefixWriter, resources: ObjView | None, level: int) -> None:
     for title in ("limits", "requests"):
         amounts = (resources or {}).get(title) or {}
         if amounts:
@@ -523,7 +524,7 @@ def _resources(w: _PrefixWriter, resources: Obj | None, level: int) -> None:
             w.write(level + 1, f"{name}:\t{text}\n")
 
 
-def _field_value(pod: Obj | None, path: str) -> str:
+def _field_value(pod: ObjView | None, path: str) -> str:
     """The value of a downward-API ``fieldRef`` (``metadata.name``,
     ``status.podIP``, ``metadata.labels['app']``...)."""
     if pod is None:
@@ -539,7 +540,7 @@ def _field_value(pod: Obj | None, path: str) -> str:
     return "" if value is None or isinstance(value, (dict, list)) else str(value)
 
 
-def _resource_field_value(ref: Obj, container: Obj) -> str:
+def _resource_field_value(ref: ObjView, container: ObjView) -> str:
     """A downward-API ``resourceFieldRef`` value, in whole ``divisor`` units."""
     resource = ref.get("resource", "")
     section, _, name = resource.partition(".")
@@ -552,7 +553,7 @@ def _resource_field_value(ref: Obj, container: Obj) -> str:
     return str(math.ceil(amount / divisor))
 
 
-def _environment(w: _PrefixWriter, container: Obj, pod: Obj | None) -> None:
+def _environment(w: _PrefixWriter, container: ObjView, pod: ObjView | None) -> None:
     env_from = container.get("envFrom") or []
     if env_from:
         w.write(2, "Environment Variables from:\n")
@@ -567,7 +568,7 @@ def _environment(w: _PrefixWriter, container: Obj, pod: Obj | None) -> None:
         _env_var(w, var, container, pod)
 
 
-def _env_var(w: _PrefixWriter, var: Obj, container: Obj, pod: Obj | None) -> None:
+def _env_var(w: _PrefixWriter, var: ObjView, container: ObjView, pod: ObjView | None) -> None:
     name, source = var.get("name", ""), var.get("valueFrom")
     if source is None:
         for i, part in enumerate((var.get("value") or "").split("\n")):
@@ -592,7 +593,7 @@ def _env_var(w: _PrefixWriter, var: Obj, container: Obj, pod: Obj | None) -> Non
         w.write(3, f"{name}:\t<set to the key '{ref.get('key', '')}' of config map '{ref.get('name', '')}'>\tOptional: {optional}\n")
 
 
-def _mounts(w: _PrefixWriter, container: Obj) -> None:
+def _mounts(w: _PrefixWriter, container: ObjView) -> None:
     mounts = sorted(container.get("volumeMounts") or [], key=lambda m: m.get("mountPath", ""))
     w.write(2, "Mounts:" + ("" if mounts else "\t<none>") + "\n")
     for mount in mounts:
@@ -605,12 +606,12 @@ def _mounts(w: _PrefixWriter, container: Obj) -> None:
 def _containers(
     w: _PrefixWriter,
     title: str,
-    containers: Sequence[Obj],
-    statuses: Sequence[Obj] | None,
+    containers: Sequence[ObjView],
+    statuses: Sequence[ObjView] | None,
     ctx: _Context,
     *,
     space: str = "",
-    pod: Obj | None = None,
+    pod: ObjView | None = None,
 ) -> None:
     """``describeContainers``: one section per container, its status when known."""
     by_name = {s.get("name"): s for s in statuses or []}
@@ -648,7 +649,7 @@ def _containers(
         _mounts(w, container)
 
 
-def _volume_lines(volume: Obj) -> list[str]:
+def _volume_lines(volume: ObjView) -> list[str]:
     """The lines under a volume's name (``printEmptyDirVolumeSource``...)."""
     if volume.get("emptyDir") is not None:
         source = volume["emptyDir"]
@@ -700,7 +701,7 @@ def _volume_lines(volume: Obj) -> list[str]:
     return []
 
 
-def _projected_lines(projected: Obj) -> list[str]:
+def _projected_lines(projected: ObjView) -> list[str]:
     """A projected volume's sources (v1.32 prints the optional flags as the
     pointers they are: ``<nil>`` when unset)."""
     lines = []
@@ -718,7 +719,7 @@ def _projected_lines(projected: Obj) -> list[str]:
     return lines
 
 
-def _volumes(w: _PrefixWriter, volumes: Sequence[Obj] | None, space: str = "") -> None:
+def _volumes(w: _PrefixWriter, volumes: Sequence[ObjView] | None, space: str = "") -> None:
     """``describeVolumes``."""
     if not volumes:
         w.write(0, f"{space}Volumes:\t<none>\n")
@@ -733,7 +734,7 @@ def _volumes(w: _PrefixWriter, volumes: Sequence[Obj] | None, space: str = "") -
             w.write(2, line + "\n")
 
 
-def _pod_template(w: _PrefixWriter, template: Obj | None, ctx: _Context) -> None:
+def _pod_template(w: _PrefixWriter, template: ObjView | None, ctx: _Context) -> None:
     """``DescribePodTemplate`` (Deployments, ReplicaSets)."""
     w.write(0, "Pod Template:\n")
     if template is None:
@@ -758,7 +759,7 @@ def _pod_template(w: _PrefixWriter, template: Obj | None, ctx: _Context) -> None
 # -- describers ---------------------------------------------------------------------------
 
 
-def _describe_pod(pod: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_pod(pod: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     _pod_header(w, pod, ctx)
     _pod_status(w, pod, ctx)
@@ -773,7 +774,7 @@ def _describe_pod(pod: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     _events_section(w, ctx)
 
 
-def _pod_header(w: _PrefixWriter, pod: Obj, ctx: _Context) -> None:
+def _pod_header(w: _PrefixWriter, pod: ObjView, ctx: _Context) -> None:
     """Name to Annotations: who the pod is and where it runs."""
     meta, spec, status = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
@@ -794,7 +795,7 @@ def _pod_header(w: _PrefixWriter, pod: Obj, ctx: _Context) -> None:
     _annotations(w, "Annotations", meta.get("annotations"))
 
 
-def _pod_status(w: _PrefixWriter, pod: Obj, ctx: _Context) -> None:
+def _pod_status(w: _PrefixWriter, pod: ObjView, ctx: _Context) -> None:
     """Status to NominatedNodeName: phase, addresses, controller."""
     meta, spec, status = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
     phase = status.get("phase", "")
@@ -822,7 +823,7 @@ def _pod_status(w: _PrefixWriter, pod: Obj, ctx: _Context) -> None:
         w.write(0, f"NominatedNodeName:\t{status['nominatedNodeName']}\n")
 
 
-def _pod_conditions(w: _PrefixWriter, pod: Obj) -> None:
+def _pod_conditions(w: _PrefixWriter, pod: ObjView) -> None:
     conditions = (pod.get("status") or {}).get("conditions") or []
     gates = (pod.get("spec") or {}).get("readinessGates") or []
     if gates:
@@ -836,14 +837,14 @@ def _pod_conditions(w: _PrefixWriter, pod: Obj) -> None:
             w.write(1, f"{cond.get('type', '')} \t{cond.get('status', '')} \n")
 
 
-def _owned(ctx: _Context, kind: str, owner: Obj) -> list[Obj]:
+def _owned(ctx: _Context, kind: str, owner: ObjView) -> list[ObjView]:
     """``related[kind]`` narrowed to what ``owner`` controls (all of them when
     ``owner`` has neither uid nor owned references to check)."""
     items = list(ctx.related.get(kind) or [])
     return [o for o in items if _controlled_by(o, owner)] if _meta(owner).get("uid") else items
 
 
-def _describe_replicaset(rs: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_replicaset(rs: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     meta, spec, status = _meta(rs), rs.get("spec") or {}, rs.get("status") or {}
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
@@ -861,7 +862,7 @@ def _describe_replicaset(rs: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     _events_section(w, ctx)
 
 
-def _describe_replication_controller(rc: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_replication_controller(rc: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     """``ReplicationControllerDescriber``: the ReplicaSet's page, its map
     selector printed as the equality selector it is."""
     spec = dict(rc.get("spec") or {})
@@ -870,7 +871,7 @@ def _describe_replication_controller(rc: Obj, ctx: _Context, w: _PrefixWriter) -
     _describe_replicaset({**rc, "spec": spec}, ctx, w)
 
 
-def _workload_conditions(w: _PrefixWriter, status: Obj) -> None:
+def _workload_conditions(w: _PrefixWriter, status: ObjView) -> None:
     conditions = status.get("conditions") or []
     if conditions:
         w.write(0, "Conditions:\n  Type\tStatus\tReason\n")
@@ -879,7 +880,7 @@ def _workload_conditions(w: _PrefixWriter, status: Obj) -> None:
             w.write(1, f"{cond.get('type', '')} \t{cond.get('status', '')}\t{cond.get('reason', '')}\n")
 
 
-def _template_without_hash(template: Obj | None) -> dict[str, Any]:
+def _template_without_hash(template: ObjView | None) -> dict[str, Any]:
     copy: dict[str, Any] = json.loads(json.dumps(template or {}))
     labels = (copy.get("metadata") or {}).get("labels")
     if labels is not None:
@@ -887,7 +888,7 @@ def _template_without_hash(template: Obj | None) -> dict[str, Any]:
     return copy
 
 
-def _split_replicasets(deploy: Obj, ctx: _Context) -> tuple[list[Obj], list[Obj]]:
+def _split_replicasets(deploy: ObjView, ctx: _Context) -> tuple[list[ObjView], list[ObjView]]:
     """The deployment's old ReplicaSets and its new one (the oldest whose pod
     template is the deployment's, ignoring ``pod-template-hash``; failing
     that, the one at the deployment's revision)."""
@@ -900,7 +901,7 @@ def _split_replicasets(deploy: Obj, ctx: _Context) -> tuple[list[Obj], list[Obj]
     return [rs for rs in owned if rs is not new], [new] if new is not None else []
 
 
-def _replicasets_text(replicasets: Sequence[Obj]) -> str:
+def _replicasets_text(replicasets: Sequence[ObjView]) -> str:
     texts = [
         f"{_meta(rs).get('name', '')} ({(rs.get('status') or {}).get('replicas', 0)}/{(rs.get('spec') or {}).get('replicas', 1)} replicas created)"
         for rs in replicasets
@@ -908,7 +909,7 @@ def _replicasets_text(replicasets: Sequence[Obj]) -> str:
     return ", ".join(texts) or "<none>"
 
 
-def _describe_deployment(deploy: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_deployment(deploy: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     meta, spec, status = _meta(deploy), deploy.get("spec") or {}, deploy.get("status") or {}
     strategy = spec.get("strategy") or {"type": "RollingUpdate"}
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
@@ -938,7 +939,7 @@ def _describe_deployment(deploy: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     _events_section(w, ctx)
 
 
-def _describe_service(service: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_service(service: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     meta, spec = _meta(service), service.get("spec") or {}
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
@@ -973,7 +974,7 @@ def _describe_service(service: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     _events_section(w, ctx)
 
 
-def _service_port(w: _PrefixWriter, port: Obj, endpoints: Obj | None) -> None:
+def _service_port(w: _PrefixWriter, port: ObjView, endpoints: ObjView | None) -> None:
     name = port.get("name") or "<unset>"
     protocol = port.get("protocol") or "TCP"
     w.write(0, f"Port:\t{name}\t{port.get('port', 0)}/{protocol}\n")
@@ -985,7 +986,7 @@ def _service_port(w: _PrefixWriter, port: Obj, endpoints: Obj | None) -> None:
     w.write(0, f"Endpoints:\t{format_endpoints(endpoints, {port.get('name', '')})}\n")
 
 
-def _describe_endpoints(endpoints: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_endpoints(endpoints: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     meta = _meta(endpoints)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
@@ -1007,7 +1008,7 @@ def _describe_endpoints(endpoints: Obj, ctx: _Context, w: _PrefixWriter) -> None
     _events_section(w, ctx)
 
 
-def _describe_namespace(ns: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_namespace(ns: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     meta, status = _meta(ns), ns.get("status") or {}
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     _labels(w, "Labels", meta.get("labels"))
@@ -1030,7 +1031,7 @@ def _describe_namespace(ns: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     w.write(0, "No LimitRange resource.\n")
 
 
-def _describe_configmap(cm: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_configmap(cm: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     meta = _meta(cm)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Namespace:\t{meta.get('namespace', '')}\n")
@@ -1050,7 +1051,7 @@ def _describe_configmap(cm: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     _events_section(w, ctx)
 
 
-def _describe_secret(secret: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_secret(secret: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     """``describeSecret``: sizes, never values (but a service-account token's)."""
     meta = _meta(secret)
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
@@ -1067,7 +1068,7 @@ def _describe_secret(secret: Obj, ctx: _Context, w: _PrefixWriter) -> None:
             w.write(0, f"{key}:\t{_base64_length(str(data[key]))} bytes\n")
 
 
-def _describe_service_account(sa: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_service_account(sa: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     """``describeServiceAccount``; kemu mints no token Secrets, so Tokens is
     ``<none>`` unless one names the account."""
     meta = _meta(sa)
@@ -1087,7 +1088,7 @@ def _base64_length(text: str) -> int:
     return len(text) * 3 // 4 - text[-2:].count("=")
 
 
-def _describe_node(node: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_node(node: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     meta, spec, status = _meta(node), node.get("spec") or {}, node.get("status") or {}
     w.write(0, f"Name:\t{meta.get('name', '')}\n")
     w.write(0, f"Roles:\t{','.join(node_roles(node)) or '<none>'}\n")
@@ -1125,7 +1126,7 @@ def _quantity_text(value: Any) -> str:
         return str(value)
 
 
-def _node_lease(w: _PrefixWriter, node: Obj, ctx: _Context) -> None:
+def _node_lease(w: _PrefixWriter, node: ObjView, ctx: _Context) -> None:
     name = _meta(node).get("name", "")
     lease = next((lease for lease in ctx.related.get("Lease") or [] if _meta(lease).get("name") == name), None)
     if lease is None:
@@ -1138,7 +1139,7 @@ def _node_lease(w: _PrefixWriter, node: Obj, ctx: _Context) -> None:
     w.write(1, f"RenewTime:\t{ctx.time(spec['renewTime']) if spec.get('renewTime') else '<unset>'}\n")
 
 
-def _node_conditions(w: _PrefixWriter, status: Obj, ctx: _Context) -> None:
+def _node_conditions(w: _PrefixWriter, status: ObjView, ctx: _Context) -> None:
     conditions = status.get("conditions") or []
     if not conditions:
         return
@@ -1165,7 +1166,7 @@ _SYSTEM_INFO = (
 )
 
 
-def _node_system_info(w: _PrefixWriter, info: Obj) -> None:
+def _node_system_info(w: _PrefixWriter, info: ObjView) -> None:
     w.write(0, "System Info:\n")
     for label, key in _SYSTEM_INFO:
         w.write(0, f"  {label}:\t{info.get(key, '')}\n")
@@ -1176,7 +1177,7 @@ def _percent(part: int, whole: int) -> int:
     return int(part / whole * 100) if whole else 0
 
 
-def _node_pods(w: _PrefixWriter, node: Obj, ctx: _Context) -> None:
+def _node_pods(w: _PrefixWriter, node: ObjView, ctx: _Context) -> None:
     """``describeNodeResource``: the node's running pods with their share of
     the allocatable cpu and memory, then the totals."""
     status = node.get("status") or {}
@@ -1185,7 +1186,7 @@ def _node_pods(w: _PrefixWriter, node: Obj, ctx: _Context) -> None:
     _allocated_resources(w, requests, limits, allocatable)
 
 
-def _running_on(node: Obj, ctx: _Context) -> list[Obj]:
+def _running_on(node: ObjView, ctx: _Context) -> list[ObjView]:
     """``related["Pod"]`` narrowed to the node's pods that have not finished,
     in the apiserver's order (namespace, name)."""
     name = _meta(node).get("name")
@@ -1201,7 +1202,7 @@ def _running_on(node: Obj, ctx: _Context) -> list[Obj]:
 
 
 def _node_pod_table(
-    w: _PrefixWriter, pods: Sequence[Obj], allocatable: Mapping[str, Quantity], ctx: _Context
+    w: _PrefixWriter, pods: Sequence[ObjView], allocatable: Mapping[str, Quantity], ctx: _Context
 ) -> tuple[dict[str, Quantity], dict[str, Quantity]]:
     """The Non-terminated Pods table; returns the pods' summed requests and limits."""
     cpu_total = allocatable.get("cpu", _ZERO).milli_value()
@@ -1312,7 +1313,7 @@ def _unstructured(w: _PrefixWriter, level: int, content: Mapping[str, Any], pref
             w.write(level, f"{_smart_label(key)}:\t{_go_value(value)}\n")
 
 
-def _describe_generic(obj: Obj, ctx: _Context, w: _PrefixWriter) -> None:
+def _describe_generic(obj: ObjView, ctx: _Context, w: _PrefixWriter) -> None:
     """kubectl's generic describer (what Events, Leases and anything without a
     describer of its own get)."""
     meta = _meta(obj)
@@ -1324,7 +1325,7 @@ def _describe_generic(obj: Obj, ctx: _Context, w: _PrefixWriter) -> None:
     _events_section(w, ctx)
 
 
-_DESCRIBERS: dict[str, Callable[[Obj, _Context, _PrefixWriter], None]] = {
+_DESCRIBERS: dict[str, Callable[[ObjView, _Context, _PrefixWriter], None]] = {
     "Pod": _describe_pod,
     "ReplicaSet": _describe_replicaset,
     "ReplicationController": _describe_replication_controller,

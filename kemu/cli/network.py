@@ -23,17 +23,15 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import click
 
 from kemu.api import errors
 from kemu.cli.base import CommandError, Ctx, fail
 from kemu.client import Client
+from kemu.types import Obj
 
 __all__ = ["COMMANDS", "parse_port_pairs", "pick_pod", "pod_port_for_service", "port_forward"]
-
-Obj = dict[str, Any]
 
 
 def parse_port_pairs(specs: Sequence[str]) -> list[tuple[int, int]]:

@@ -49,10 +49,10 @@ from kemu.kubeletclient import (
     kubelet_address,
 )
 from kemu.kubeletstream import CHUNK, STDERR, StreamSession, StreamSpec
+from kemu.types import Obj
 
 __all__ = ["COMMANDS", "LocalTerminal", "attach", "exec_", "kubelet_for_pod", "logs"]
 
-Obj = dict[str, Any]
 
 FOLLOW_WAIT = 1.0
 """Seconds a follow call waits on the kubelet for new lines."""

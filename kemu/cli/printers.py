@@ -62,7 +62,8 @@ __all__ = [
     "watch_row",
 ]
 
-Obj = Mapping[str, Any]
+ObjView = Mapping[str, Any]
+"""A read-only view of an API object (:data:`kemu.types.Obj` is the owned, mutable one)."""
 
 # kubectl's table writer (cli-runtime printers.GetNewTabWriter).
 _TABLE_MINWIDTH = 6
@@ -289,7 +290,7 @@ def format_label_selector(selector: Mapping[str, Any] | None) -> str:
     return label_selector_string(selector) or "<none>"
 
 
-def node_roles(node: Obj) -> list[str]:
+def node_roles(node: ObjView) -> list[str]:
     """A node's roles, sorted: the ``<role>`` of ``node-role.kubernetes.io/<role>``
     labels and the value of a ``kubernetes.io/role`` label."""
     roles: set[str] = set()
@@ -305,7 +306,7 @@ def _join_host_port(host: str, port: object) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def format_endpoints(endpoints: Obj | None, port_names: set[str] | None = None) -> str:
+def format_endpoints(endpoints: ObjView | None, port_names: set[str] | None = None) -> str:
     """An Endpoints object's addresses as kubectl shows them: at most three
     ``ip:port`` then ``+ N more...``; ``<none>`` without subsets. With
     ``port_names`` only ports of those names count (``describe service``)."""
@@ -345,19 +346,19 @@ def resource_name(kind: str) -> str:
     return f"{info.kind.lower()}.{info.group}" if info.group else info.kind.lower()
 
 
-def _meta(obj: Obj) -> Mapping[str, Any]:
+def _meta(obj: ObjView) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 
 
-def _name(obj: Obj) -> str:
+def _name(obj: ObjView) -> str:
     return str(_meta(obj).get("name", ""))
 
 
-def _created(obj: Obj, now: float) -> str:
+def _created(obj: ObjView, now: float) -> str:
     return age(_meta(obj).get("creationTimestamp"), now)
 
 
-def _containers_cells(template: Obj | None) -> list[str]:
+def _containers_cells(template: ObjView | None) -> list[str]:
     """``CONTAINERS`` and ``IMAGES`` of a pod template."""
     containers = (((template or {}).get("spec") or {}).get("containers")) or []
     return [",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers)]
@@ -382,7 +383,7 @@ class _PodSummary:
     """When the most recent counted restart's previous run finished."""
 
 
-def _later(current: float | None, state: Obj | None) -> float | None:
+def _later(current: float | None, state: ObjView | None) -> float | None:
     finished = (state or {}).get("finishedAt")
     try:
         when = parse_timestamp(finished) if finished else None
@@ -393,7 +394,7 @@ def _later(current: float | None, state: Obj | None) -> float | None:
     return when if current is None or when > current else current
 
 
-def _condition_true(status: Obj, kind: str) -> bool:
+def _condition_true(status: ObjView, kind: str) -> bool:
     """True when the first condition of type ``kind`` is ``True``."""
     for cond in status.get("conditions") or []:
         if cond.get("type") == kind:
@@ -401,11 +402,11 @@ def _condition_true(status: Obj, kind: str) -> bool:
     return False
 
 
-def _has_ready_condition(status: Obj) -> bool:
+def _has_ready_condition(status: ObjView) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
-def _terminated_reason(term: Obj, prefix: str) -> str:
+def _terminated_reason(term: ObjView, prefix: str) -> str:
     if term.get("reason"):
         return f"{prefix}{term['reason']}"
     if term.get("signal"):
@@ -426,12 +427,12 @@ class _Tally:
     last_restart: float | None = None
     """The latest ``lastState.terminated.finishedAt`` counted so far."""
 
-    def count_restarts(self, status: Obj) -> None:
+    def count_restarts(self, status: ObjView) -> None:
         self.restarts += status.get("restartCount", 0)
         self.last_restart = _later(self.last_restart, (status.get("lastState") or {}).get("terminated"))
 
 
-def _walk_init_containers(pod: Obj, tally: _Tally) -> tuple[bool, _Tally]:
+def _walk_init_containers(pod: ObjView, tally: _Tally) -> tuple[bool, _Tally]:
     """Init containers in order until the first one not done: it names the
     STATUS (``Init:Error``, ``Init:1/2``...). Returns whether the pod is still
     initializing, and the tally of its sidecars (restartable init containers)
@@ -461,7 +462,7 @@ def _walk_init_containers(pod: Obj, tally: _Tally) -> tuple[bool, _Tally]:
     return False, sidecars
 
 
-def _walk_app_containers(status: Obj, tally: _Tally) -> None:
+def _walk_app_containers(status: ObjView, tally: _Tally) -> None:
     """App containers, last to first: any waiting or terminated one names the
     STATUS; a ``Completed`` pod with containers still running is not done."""
     has_running = False
@@ -480,7 +481,7 @@ def _walk_app_containers(status: Obj, tally: _Tally) -> None:
         tally.reason = "Running" if _has_ready_condition(status) else "NotReady"
 
 
-def _summarize_pod(pod: Obj) -> _PodSummary:
+def _summarize_pod(pod: ObjView) -> _PodSummary:
     """printPod's READY, STATUS and RESTARTS."""
     spec, status, meta = pod.get("spec") or {}, pod.get("status") or {}, _meta(pod)
     phase = status.get("phase") or ""
@@ -501,13 +502,13 @@ def _summarize_pod(pod: Obj) -> _PodSummary:
     return _PodSummary(tally.ready, total, tally.reason, tally.restarts, tally.last_restart)
 
 
-def pod_status(pod: Obj) -> str:
+def pod_status(pod: ObjView) -> str:
     """The STATUS kubectl shows for a pod (``Running``, ``Init:0/2``,
     ``CrashLoopBackOff``, ``Terminating``, ``Evicted``...)."""
     return _summarize_pod(pod).reason
 
 
-def _pod_row(pod: Obj, wide: bool, now: float) -> list[str]:
+def _pod_row(pod: ObjView, wide: bool, now: float) -> list[str]:
     summary = _summarize_pod(pod)
     restarts = str(summary.restarts)
     if summary.restarts and summary.last_restart is not None:
@@ -521,7 +522,7 @@ def _pod_row(pod: Obj, wide: bool, now: float) -> list[str]:
     return row
 
 
-def _readiness_gates(pod: Obj) -> str:
+def _readiness_gates(pod: ObjView) -> str:
     gates = (pod.get("spec") or {}).get("readinessGates") or []
     if not gates:
         return "<none>"
@@ -536,7 +537,7 @@ def _readiness_gates(pod: Obj) -> str:
 # -- other kinds -----------------------------------------------------------------------
 
 
-def _replicaset_row(rs: Obj, wide: bool, now: float) -> list[str]:
+def _replicaset_row(rs: ObjView, wide: bool, now: float) -> list[str]:
     spec, status = rs.get("spec") or {}, rs.get("status") or {}
     row = [_name(rs), str(spec.get("replicas", 1)), str(status.get("replicas", 0)), str(status.get("readyReplicas", 0)), _created(rs, now)]
     if wide:
@@ -544,7 +545,7 @@ def _replicaset_row(rs: Obj, wide: bool, now: float) -> list[str]:
     return row
 
 
-def _replication_controller_row(rc: Obj, wide: bool, now: float) -> list[str]:
+def _replication_controller_row(rc: ObjView, wide: bool, now: float) -> list[str]:
     """``printReplicationController``: a ReplicaSet's columns, the selector a plain map."""
     spec, status = rc.get("spec") or {}, rc.get("status") or {}
     row = [_name(rc), str(spec.get("replicas", 1)), str(status.get("replicas", 0)), str(status.get("readyReplicas", 0)), _created(rc, now)]
@@ -554,7 +555,7 @@ def _replication_controller_row(rc: Obj, wide: bool, now: float) -> list[str]:
     return row
 
 
-def _deployment_row(deploy: Obj, wide: bool, now: float) -> list[str]:
+def _deployment_row(deploy: ObjView, wide: bool, now: float) -> list[str]:
     spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
     row = [
         _name(deploy),
@@ -568,7 +569,7 @@ def _deployment_row(deploy: Obj, wide: bool, now: float) -> list[str]:
     return row
 
 
-def _load_balancer_ips(service: Obj, wide: bool) -> str:
+def _load_balancer_ips(service: ObjView, wide: bool) -> str:
     ingress = (((service.get("status") or {}).get("loadBalancer") or {}).get("ingress")) or []
     found = {i.get("ip") or i.get("hostname") for i in ingress} - {None, ""}
     text = ",".join(sorted(found))
@@ -577,7 +578,7 @@ def _load_balancer_ips(service: Obj, wide: bool) -> str:
     return text
 
 
-def _service_external_ip(service: Obj, wide: bool) -> str:
+def _service_external_ip(service: ObjView, wide: bool) -> str:
     spec = service.get("spec") or {}
     kind = spec.get("type") or "ClusterIP"
     external = spec.get("externalIPs") or []
@@ -593,7 +594,7 @@ def _service_external_ip(service: Obj, wide: bool) -> str:
     return "<unknown>"
 
 
-def _service_ports(ports: Sequence[Obj]) -> str:
+def _service_ports(ports: Sequence[ObjView]) -> str:
     pieces = []
     for port in ports:
         protocol = port.get("protocol") or "TCP"
@@ -602,7 +603,7 @@ def _service_ports(ports: Sequence[Obj]) -> str:
     return ",".join(pieces)
 
 
-def _service_row(service: Obj, wide: bool, now: float) -> list[str]:
+def _service_row(service: ObjView, wide: bool, now: float) -> list[str]:
     spec = service.get("spec") or {}
     cluster_ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     row = [
@@ -618,11 +619,11 @@ def _service_row(service: Obj, wide: bool, now: float) -> list[str]:
     return row
 
 
-def _endpoints_row(endpoints: Obj, wide: bool, now: float) -> list[str]:
+def _endpoints_row(endpoints: ObjView, wide: bool, now: float) -> list[str]:
     return [_name(endpoints), format_endpoints(endpoints), _created(endpoints, now)]
 
 
-def _node_status(node: Obj) -> str:
+def _node_status(node: ObjView) -> str:
     ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
     status = ["Unknown"] if ready is None else ["Ready" if ready.get("status") == "True" else "NotReady"]
     if (node.get("spec") or {}).get("unschedulable"):
@@ -630,14 +631,14 @@ def _node_status(node: Obj) -> str:
     return ",".join(status)
 
 
-def _node_address(node: Obj, kind: str) -> str:
+def _node_address(node: ObjView, kind: str) -> str:
     for address in (node.get("status") or {}).get("addresses") or []:
         if address.get("type") == kind:
             return str(address.get("address", ""))
     return "<none>"
 
 
-def _node_row(node: Obj, wide: bool, now: float) -> list[str]:
+def _node_row(node: ObjView, wide: bool, now: float) -> list[str]:
     info = (node.get("status") or {}).get("nodeInfo") or {}
     row = [_name(node), _node_status(node), ",".join(node_roles(node)) or "<none>", _created(node, now), info.get("kubeletVersion", "")]
     if wide:
@@ -651,18 +652,18 @@ def _node_row(node: Obj, wide: bool, now: float) -> list[str]:
     return row
 
 
-def _namespace_row(ns: Obj, wide: bool, now: float) -> list[str]:
+def _namespace_row(ns: ObjView, wide: bool, now: float) -> list[str]:
     return [_name(ns), (ns.get("status") or {}).get("phase", ""), _created(ns, now)]
 
 
-def _event_source(event: Obj) -> str:
+def _event_source(event: ObjView) -> str:
     source = event.get("source") or {}
     component = source.get("component") or event.get("reportingComponent") or ""
     host = source.get("host") or event.get("reportingInstance") or ""
     return f"{component}, {host}" if host else component
 
 
-def _event_row(event: Obj, wide: bool, now: float) -> list[str]:
+def _event_row(event: ObjView, wide: bool, now: float) -> list[str]:
     first = age(event.get("firstTimestamp"), now) if event.get("firstTimestamp") else age(event.get("eventTime"), now)
     last = age(event.get("lastTimestamp"), now) if event.get("lastTimestamp") else first
     count = event.get("count") or 0
@@ -680,15 +681,15 @@ def _event_row(event: Obj, wide: bool, now: float) -> list[str]:
     return [last, kind, reason, target, message]
 
 
-def _configmap_row(cm: Obj, wide: bool, now: float) -> list[str]:
+def _configmap_row(cm: ObjView, wide: bool, now: float) -> list[str]:
     return [_name(cm), str(len(cm.get("data") or {}) + len(cm.get("binaryData") or {})), _created(cm, now)]
 
 
-def _lease_row(lease: Obj, wide: bool, now: float) -> list[str]:
+def _lease_row(lease: ObjView, wide: bool, now: float) -> list[str]:
     return [_name(lease), (lease.get("spec") or {}).get("holderIdentity") or "", _created(lease, now)]
 
 
-def _default_row(obj: Obj, wide: bool, now: float) -> list[str]:
+def _default_row(obj: ObjView, wide: bool, now: float) -> list[str]:
     return [_name(obj), _created(obj, now)]
 
 
@@ -701,7 +702,7 @@ class _Table:
     wide_columns: tuple[str, ...]
     """Headers with ``-o wide`` (kubectl's priority-1 columns slot in where the
     server defines them, not always at the end)."""
-    row: Callable[[Obj, bool, float], list[str]]
+    row: Callable[[ObjView, bool, float], list[str]]
     """``(obj, wide, now)`` to the row's cells."""
 
     def name_column(self, wide: bool) -> int | None:
@@ -748,20 +749,20 @@ _DEFAULT_TABLE = _Table(("NAME", "AGE"), ("NAME", "AGE"), _default_row)
 # apiserver's default table, NAME and CREATED AT.)
 
 
-def _secret_row(secret: Obj, wide: bool, now: float) -> list[str]:
+def _secret_row(secret: ObjView, wide: bool, now: float) -> list[str]:
     return [_name(secret), str(secret.get("type") or ""), str(len(secret.get("data") or {})), _created(secret, now)]
 
 
-def _service_account_row(sa: Obj, wide: bool, now: float) -> list[str]:
+def _service_account_row(sa: ObjView, wide: bool, now: float) -> list[str]:
     return [_name(sa), str(len(sa.get("secrets") or [])), _created(sa, now)]
 
 
-def _created_at_row(obj: Obj, wide: bool, now: float) -> list[str]:
+def _created_at_row(obj: ObjView, wide: bool, now: float) -> list[str]:
     """The apiserver's default Table: the creation time as RFC 3339 UTC."""
     return [_name(obj), str(_meta(obj).get("creationTimestamp") or "")]
 
 
-def _subjects_strings(subjects: Sequence[Obj]) -> tuple[str, str, str]:
+def _subjects_strings(subjects: Sequence[ObjView]) -> tuple[str, str, str]:
     """``rbac.SubjectsStrings``: users, groups and ``namespace:name`` service accounts."""
     users, groups, sas = [], [], []
     for subject in subjects:
@@ -775,7 +776,7 @@ def _subjects_strings(subjects: Sequence[Obj]) -> tuple[str, str, str]:
     return ", ".join(users), ", ".join(groups), ", ".join(sas)
 
 
-def _role_binding_row(binding: Obj, wide: bool, now: float) -> list[str]:
+def _role_binding_row(binding: ObjView, wide: bool, now: float) -> list[str]:
     ref = binding.get("roleRef") or {}
     row = [_name(binding), f"{ref.get('kind', '')}/{ref.get('name', '')}", _created(binding, now)]
     if wide:
@@ -783,7 +784,7 @@ def _role_binding_row(binding: Obj, wide: bool, now: float) -> list[str]:
     return row
 
 
-def _resource_quota_row(quota: Obj, wide: bool, now: float) -> list[str]:
+def _resource_quota_row(quota: ObjView, wide: bool, now: float) -> list[str]:
     """``NAME AGE REQUEST LIMIT``: ``used/hard`` per resource of ``status.hard``,
     ``limits.*`` in LIMIT and everything else in REQUEST."""
     status = quota.get("status") or {}
@@ -796,7 +797,7 @@ def _resource_quota_row(quota: Obj, wide: bool, now: float) -> list[str]:
     return [_name(quota), _created(quota, now), ", ".join(requests), ", ".join(limits)]
 
 
-def _ingress_hosts(rules: Sequence[Obj]) -> str:
+def _ingress_hosts(rules: Sequence[ObjView]) -> str:
     """``formatHosts``: at most three hosts, then ``+ N more...``; ``*`` when none is named."""
     hosts: list[str] = []
     more = False
@@ -811,7 +812,7 @@ def _ingress_hosts(rules: Sequence[Obj]) -> str:
     return f"{text} + {len(rules) - 3} more..." if more else text
 
 
-def _ingress_row(ingress: Obj, wide: bool, now: float) -> list[str]:
+def _ingress_row(ingress: ObjView, wide: bool, now: float) -> list[str]:
     spec = ingress.get("spec") or {}
     return [
         _name(ingress),
@@ -823,7 +824,7 @@ def _ingress_row(ingress: Obj, wide: bool, now: float) -> list[str]:
     ]
 
 
-def _priority_class_row(pc: Obj, wide: bool, now: float) -> list[str]:
+def _priority_class_row(pc: ObjView, wide: bool, now: float) -> list[str]:
     return [
         _name(pc),
         str(pc.get("value", 0)),
@@ -869,7 +870,7 @@ def table_columns(kind: str, wide: bool, *, all_namespaces: bool = False) -> lis
 
 
 def table_row(
-    obj: Obj,
+    obj: ObjView,
     *,
     wide: bool,
     now: float,
@@ -918,7 +919,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _KubectlDumper.add_representer(str, _represent_str)
 
 
-def _to_yaml(obj: Obj) -> str:
+def _to_yaml(obj: ObjView) -> str:
     return yaml.dump(obj, Dumper=_KubectlDumper, default_flow_style=False, sort_keys=True, allow_unicode=True)
 
 
@@ -934,7 +935,7 @@ def _go_json(value: object, *, indent: int | None) -> str:
     return _GO_JSON_ESCAPE.sub(lambda m: _GO_JSON_ESCAPES[m.group(0)], text)
 
 
-def _with_type(obj: Obj, kind: str) -> dict[str, Any]:
+def _with_type(obj: ObjView, kind: str) -> dict[str, Any]:
     """``obj`` with ``apiVersion`` and ``kind`` filled in, as kubectl prints
     list items (an apiserver's list items carry neither)."""
     typed = dict(obj)
@@ -945,7 +946,7 @@ def _with_type(obj: Obj, kind: str) -> dict[str, Any]:
     return typed
 
 
-def _document(objs: Sequence[Obj], kind: str, as_list: bool | None) -> dict[str, Any]:
+def _document(objs: Sequence[ObjView], kind: str, as_list: bool | None) -> dict[str, Any]:
     """What kubectl serializes: the object itself for one named object, else a
     ``v1/List`` of them."""
     items = [_with_type(o, kind) for o in objs]
@@ -1299,7 +1300,7 @@ def _walks_items(nodes: Sequence[_Node]) -> bool:
     return False
 
 
-def _jsonpath(template: str, objs: Sequence[Obj], kind: str, as_list: bool | None) -> str:
+def _jsonpath(template: str, objs: Sequence[ObjView], kind: str, as_list: bool | None) -> str:
     nodes = _parse_template(template)
     if as_list is None and len(objs) == 1 and _walks_items(nodes):
         as_list = True
@@ -1323,7 +1324,7 @@ def _relaxed_path(expr: str) -> str:
     return "{." + (match.group(1) or match.group(2)) + "}"
 
 
-def _custom_columns(spec: str, items: Sequence[Obj], no_headers: bool, writer: TabWriter) -> str:
+def _custom_columns(spec: str, items: Sequence[ObjView], no_headers: bool, writer: TabWriter) -> str:
     columns = []
     for part in spec.split(","):
         header, sep, expr = part.partition(":")
@@ -1362,11 +1363,11 @@ class _TableRequest:
         headers = table_columns(self.kind, self.wide, all_namespaces=self.all_namespaces)
         return [*headers, "LABELS"] if self.show_labels else headers
 
-    def row(self, obj: Obj, now: float) -> list[str]:
+    def row(self, obj: ObjView, now: float) -> list[str]:
         row = table_row(obj, wide=self.wide, now=now, kind=self.kind, all_namespaces=self.all_namespaces, show_kind=self.show_kind)
         return [*row, format_labels(_meta(obj).get("labels"))] if self.show_labels else row
 
-    def print(self, objs: Sequence[Obj], now: float, state: WatchState) -> str:
+    def print(self, objs: Sequence[ObjView], now: float, state: WatchState) -> str:
         """The rows of ``objs`` (after the headers unless ``state`` printed them)."""
         text = _layout_table(self.headers(), [self.row(o, now) for o in objs], no_headers=state.headers_printed, writer=state.writer)
         state.headers_printed = True

@@ -41,7 +41,6 @@ import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import click
 
@@ -51,6 +50,7 @@ from kemu.cli import describe as describe_mod
 from kemu.cli import printers
 from kemu.cli.base import CommandError, Ctx, fail, resource_ref
 from kemu.client import Client
+from kemu.types import Obj
 
 __all__ = [
     "COMMANDS",
@@ -68,7 +68,6 @@ __all__ = [
     "set_image_patch",
 ]
 
-Obj = dict[str, Any]
 
 POLL_INTERVAL = 0.2
 """Seconds between two reads of the Deployment in ``rollout status``."""

@@ -13,17 +13,15 @@ answered, ``Error from server (NotFound): podmetrics.metrics.k8s.io
 
 from __future__ import annotations
 
-from typing import Any
 
 import click
 
 from kemu import metrics
 from kemu.api import errors, selectors
 from kemu.cli.base import Ctx, fail, server_error
+from kemu.types import Obj
 
 __all__ = ["COMMANDS", "top"]
-
-Obj = dict[str, Any]
 
 
 def _scrape(ctx: Ctx) -> tuple[list[Obj], list[metrics.NodeStats]]:

@@ -5,39 +5,23 @@ from __future__ import annotations
 
 import pytest
 
+from kemu import testing
 from kemu.api.errors import ApiError
 from kemu.client import Client
+from kemu.testing import container
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def deployment(name: str = "web", replicas: int = 2, **spec: object) -> dict:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25"}]},
-            },
-            **spec,
-        },
-    }
+def deployment(name: str = "web", replicas: int = 2, **spec: object) -> Obj:
+    return testing.deployment(name, replicas=replicas, object_labels=True, containers=[container("nginx")], **spec)
 
 
-def pod(name: str | None = "p", *, labels: dict | None = None, node: str | None = None, generate: str | None = None) -> dict:
-    meta: dict = {"labels": labels or {}}
-    if name:
-        meta["name"] = name
-    if generate:
-        meta["generateName"] = generate
-    spec: dict = {"containers": [{"name": "main", "image": "busybox:1.36", "command": ["sleep", "100"]}]}
-    if node:
-        spec["nodeName"] = node
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+def pod(name: str | None = "p", *, labels: dict[str, str] | None = None, node: str | None = None,
+        generate: str | None = None) -> Obj:
+    return testing.pod(name, containers=[container("main", "busybox:1.36", command=["sleep", "100"])],
+                       labels=labels or {}, node=node, generate_name=generate)
 
 
 SAMPLES = {

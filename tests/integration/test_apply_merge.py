@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -27,12 +26,11 @@ from kemu.cli.apply import LAST_APPLIED
 from kemu.cli.main import cli
 from kemu.client import Client
 from kemu.testing import ApiServerProcess, kubectl_env
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(90)
 
 KUBECTL = "/usr/bin/kubectl"
-
-Obj = dict[str, Any]
 
 
 def deployment(image: str = "nginx:1.25", *, helper: bool = False) -> Obj:

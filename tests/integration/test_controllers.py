@@ -17,12 +17,13 @@ from typing import Self
 
 import pytest
 
+from kemu import testing
 from kemu.api.errors import ApiError
 from kemu.client import Client
 from kemu.clock import rfc3339, rfc3339_micro
 from kemu.informer import Informer
 from kemu.procs import Proc, spawn, wait_for
-from kemu.testing import ApiServerProcess
+from kemu.testing import ApiServerProcess, container
 from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,20 +50,8 @@ def controller_manager(apiserver: ApiServerProcess, root: Path, *extra: str) -> 
 
 
 def replicaset(name: str = "web", replicas: int = 6, *, labels: dict[str, str] | None = None) -> Obj:
-    labels = labels or {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name, "labels": dict(labels)},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": dict(labels)},
-            "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {"containers": [{"name": "c", "image": "pause:3.9"}]},
-            },
-        },
-    }
+    return testing.replicaset(name, replicas=replicas, labels=labels, object_labels=True,
+                              containers=[container("c", "pause:3.9")])
 
 
 def owned_pods(client: Client, rs: Obj, namespace: str = "default", *, active_only: bool = True) -> list[Obj]:

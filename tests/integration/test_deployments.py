@@ -23,13 +23,14 @@ from kemu.cli.main import cli
 from kemu.cli.rollout import (
     deployment_status,  # importing it registers rollout, set image, scale
 )
+from kemu import testing
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.launcher import LocalCluster
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import container, running_cluster
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 
 # Address ranges of their own, so a cluster of another test module running at
 # the same time never answers on our pod IPs.
@@ -40,31 +41,9 @@ REVISION = "deployment.kubernetes.io/revision"
 
 def deployment(name: str, image: str = "nginx:1.24", replicas: int = 3, **spec: Any) -> Obj:
     """A Deployment of nginx pods that are Ready once they answer HTTP."""
-    body: Obj = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "terminationGracePeriodSeconds": 2,
-                    "containers": [
-                        {
-                            "name": "nginx",
-                            "image": image,
-                            "ports": [{"containerPort": 80}],
-                            "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1},
-                        }
-                    ],
-                },
-            },
-        },
-    }
-    body["spec"].update(spec)
-    return body
+    nginx = container("nginx", image, ports=[{"containerPort": 80}],
+                      readinessProbe={"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1})
+    return testing.deployment(name, replicas=replicas, containers=[nginx], grace=2, **spec)
 
 
 def set_image(client: Client, name: str, image: str) -> None:

@@ -14,31 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from kemu import testing
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.launcher import LocalCluster
 from kemu.procs import pid_alive, wait_for
-from kemu.testing import descendants, running_cluster
+from kemu.testing import container, descendants, running_cluster
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(120)
 
 REPLICAS = 6
 
 
-def replicaset(name: str = "web", replicas: int = REPLICAS, image: str = "nginx:1.25") -> dict:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "c", "image": image}], "terminationGracePeriodSeconds": 2},
-            },
-        },
-    }
+def replicaset(name: str = "web", replicas: int = REPLICAS, image: str = "nginx:1.25") -> Obj:
+    return testing.replicaset(name, replicas=replicas, containers=[container("c", image)], grace=2)
 
 
 def is_ready(pod: dict) -> bool:

@@ -31,11 +31,13 @@ from kubernetes import watch as k8s_watch
 
 from apiserver.http.kubeletproxy import exec_status
 from apiserver.http.testing import HttpFrontDoor
+from kemu import testing
 from kemu.api import errors
 from kemu.client import Client
 from kemu.kubeletclient import ExecResult, LogShaper, parse_rfc3339
 from kemu.procs import wait_for
-from kemu.testing import ApiServerProcess
+from kemu.testing import ApiServerProcess, container
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -71,21 +73,9 @@ def apps(api: k8s.ApiClient) -> k8s.AppsV1Api:
     return k8s.AppsV1Api(api)
 
 
-def deployment(name: str, replicas: int = 2, image: str = "nginx:1.25") -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 80}]}]},
-            },
-        },
-    }
+def deployment(name: str, replicas: int = 2, image: str = "nginx:1.25") -> Obj:
+    return testing.deployment(name, replicas=replicas, object_labels=True,
+                              containers=[container("web", image, ports=[{"containerPort": 80}])])
 
 
 def raw(

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from kemu import testing
 from kemu.client import Client
 from kemu.procs import Proc, pid_alive, spawn, wait_for
 from kemu.testing import ApiServerProcess, descendants
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,9 +39,8 @@ def kubelet(apiserver: ApiServerProcess, client: Client, short_tmp: Path) -> Ite
         proc.kill()
 
 
-def pod(name: str, image: str = "nginx:1.25", **spec: object) -> dict:
-    body = {"nodeName": "node-1", "containers": [{"name": "main", "image": image}], **spec}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": body}
+def pod(name: str, image: str = "nginx:1.25", **spec: object) -> Obj:
+    return testing.pod(name, image=image, node="node-1", **spec)
 
 
 def pod_processes(kubelet: Proc) -> set[int]:

@@ -30,12 +30,12 @@ from kemu.cli.printers import pod_status
 from kemu.client import Client
 from kemu.procs import Proc, pid_alive, spawn, wait_for
 from kemu.testing import ApiServerProcess
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(60)
 
 NODE, NODE_IP, POD_CIDR = "node-p", "127.0.77.1", "127.247.77.0/24"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-Obj = dict[str, Any]
 
 
 class Node:

@@ -29,11 +29,12 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from kemu import testing
 from kemu.api import errors
 from kemu.client import Client
 from kemu.launcher import LocalCluster, dns_ip
 from kemu.procs import wait_for
-from kemu.testing import running_cluster
+from kemu.testing import container, running_cluster
 from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(180)
@@ -70,30 +71,13 @@ def sample(ip: str, port: int, n: int = 30, **kw: Any) -> list[Reply]:
 
 
 def deployment(name: str, replicas: int = 3, *, image: str = "nginx:1.25", pod_spec: Obj | None = None) -> Obj:
-    container: Obj = {"name": "nginx", "image": image, "ports": [{"name": "http", "containerPort": 80}]}
-    spec: Obj = {"containers": [container], "terminationGracePeriodSeconds": 2}
-    if pod_spec:
-        container.update(pod_spec.pop("container", {}))
-        spec.update(pod_spec)
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
-        },
-    }
+    pod_spec = dict(pod_spec or {})
+    nginx = {**container("nginx", image, ports=[{"name": "http", "containerPort": 80}]), **pod_spec.pop("container", {})}
+    return testing.deployment(name, replicas=replicas, containers=[nginx], grace=2, pod_spec=pod_spec)
 
 
 def service(name: str, *, kind: str = "ClusterIP", **spec: Any) -> Obj:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"type": kind, "selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}], **spec},
-    }
+    return testing.service(name, type=kind, **spec)
 
 
 def ready_ips(client: Client, name: str, namespace: str = "default") -> set[str]:

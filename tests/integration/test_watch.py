@@ -12,12 +12,14 @@ import msgpack
 import pytest
 import zmq
 
+from kemu import testing
 from kemu import wire
 from kemu.api.errors import ApiError
 from kemu.client import Client
 from kemu.informer import Informer
 from kemu.procs import wait_for
-from kemu.testing import ApiServerProcess
+from kemu.testing import ApiServerProcess, container
+from kemu.types import Obj
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -108,9 +110,8 @@ def hub_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "informer-hub" and t.is_alive()]
 
 
-def pod(name: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+def pod(name: str) -> Obj:
+    return testing.pod(name, containers=[container("c", "busybox")])
 
 
 class TestSharedHub:

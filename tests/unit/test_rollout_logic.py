@@ -45,8 +45,8 @@ from controllermanager.rollout import (
 from kemu.cli import rollout as cli_rollout
 from kemu.cli.base import CommandError
 from kemu.clock import parse_rfc3339
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 
 T0 = "2026-01-01T00:00:00Z"
 
