@@ -94,8 +94,6 @@ __all__ = ["DEFAULT_WORKERS", "DeploymentController"]
 DEFAULT_WORKERS = 5
 """Worker threads when the options do not say (``--concurrent-deployment-syncs``)."""
 
-_API_VERSION = "apps/v1"
-
 
 def _meta(obj: Obj) -> Obj:
     return obj.get("metadata") or {}
@@ -386,40 +384,15 @@ class DeploymentController(QueueController[str]):
     def _create_new_replicaset(
         self, d: Obj, old: list[Obj], new_revision: int, desired: int, max_replicas: int, now_text: str
     ) -> Obj:
-        meta = _meta(d)
-        collision = (d.get("status") or {}).get("collisionCount")
-        template = deep_copy(_spec(d).get("template") or {})
-        pod_hash = rollout.pod_template_hash(template, collision)
-        tmeta = template.setdefault("metadata", {})
-        tmeta["labels"] = {**(tmeta.get("labels") or {}), rollout.POD_TEMPLATE_HASH_LABEL: pod_hash}
-        selector = deep_copy(_spec(d).get("selector") or {})
-        selector["matchLabels"] = {**(selector.get("matchLabels") or {}), rollout.POD_TEMPLATE_HASH_LABEL: pod_hash}
-        name = f"{meta['name']}-{pod_hash}"
-        if _strategy(d) == "Recreate":
-            replicas = desired
-        else:
-            current = sum(self._live_pods(rs) for rs in old)
-            replicas = rollout.new_rs_replicas_rolling(desired, rollout.max_surge(d), current, 0)
-        annotations, _ = rollout.sync_new_rs_annotations(
-            meta.get("annotations") or {}, {}, new_revision, exists=False, desired=desired, max_replicas=max_replicas
+        body = rollout.new_replica_set(
+            d,
+            new_revision=new_revision,
+            desired=desired,
+            max_replicas=max_replicas,
+            current_total=sum(self._live_pods(rs) for rs in old),
+            owner_ref=owner_ref_for(d),
         )
-        body: Obj = {
-            "apiVersion": _API_VERSION,
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": name,
-                "namespace": meta.get("namespace", "default"),
-                "labels": dict(tmeta["labels"]),
-                "annotations": annotations,
-                "ownerReferences": [owner_ref_for(d)],
-            },
-            "spec": {
-                "replicas": replicas,
-                "minReadySeconds": _spec(d).get("minReadySeconds") or 0,
-                "selector": selector,
-                "template": template,
-            },
-        }
+        name, replicas = body["metadata"]["name"], body["spec"]["replicas"]
         already_exists = False
         try:
             created = self.client.create(body)

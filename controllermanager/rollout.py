@@ -32,7 +32,8 @@ The rules, in the order a rolling update meets them:
    old ones in ``deployment.kubernetes.io/revision-history``.
 6. **Identity** (:func:`pod_template_hash`): one ReplicaSet per pod template,
    named ``<deployment>-<hash>``, the hash an FNV-1a of the canonical template
-   (and ``status.collisionCount``) in Kubernetes' safe alphabet.
+   (and ``status.collisionCount``) in Kubernetes' safe alphabet;
+   :func:`new_replica_set` is the whole body the controller creates.
 7. **Progress** (:func:`deployment_complete`, :func:`deployment_progressing`,
    :func:`deployment_timed_out`) and the conditions they set
    (:func:`set_condition`).
@@ -42,6 +43,7 @@ Objects are the plain dicts of the API (``Obj``); counts are ``int``.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -84,6 +86,7 @@ __all__ = [
     "max_surge",
     "max_unavailable",
     "new_condition",
+    "new_replica_set",
     "new_rs_replicas_rolling",
     "pod_template_hash",
     "proportional_scale",
@@ -573,6 +576,74 @@ def pod_template_hash(template: Obj, collision_count: int | None = None) -> str:
     if collision_count is not None:
         data += (int(collision_count) & 0xFFFFFFFF).to_bytes(4, "little") + b"\x00" * 4
     return safe_encode(str(fnv1a_32(data)))
+
+
+def new_replica_set(
+    deploy: Obj,
+    *,
+    new_revision: int,
+    desired: int,
+    max_replicas: int,
+    current_total: int,
+    owner_ref: Mapping[str, Any],
+) -> Obj:
+    """The body of a Deployment's new ReplicaSet (``getNewReplicaSet`` in
+    ``pkg/controller/deployment/sync.go``, the create branch).
+
+    The pod template is the Deployment's, with ``pod-template-hash`` added to
+    its labels; the selector is the Deployment's with the same label added;
+    the ReplicaSet is named ``<deployment>-<hash>`` (deterministic, so a
+    retried create is idempotent), labelled like its template, owned by the
+    Deployment (``owner_ref``, a controller reference), and carries
+    ``minReadySeconds``, the Deployment's annotations and the revision,
+    desired- and max-replicas annotations (``SetNewReplicaSetAnnotations``).
+    ``spec.replicas`` is ``NewRSNewReplicas`` for a set that has none yet:
+    all of ``desired`` with ``Recreate`` (the old sets are already at 0),
+    else what ``maxSurge`` allows on top of ``current_total`` (the pods of
+    the old sets). ``deploy`` is not changed.
+
+    >>> d = {"metadata": {"name": "web", "namespace": "prod", "annotations": {"team": "a"}},
+    ...      "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+    ...               "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}}}
+    >>> rs = new_replica_set(d, new_revision=1, desired=3, max_replicas=4, current_total=0, owner_ref={"uid": "u"})
+    >>> rs["metadata"]["name"] == "web-" + rs["metadata"]["labels"]["pod-template-hash"]
+    True
+    >>> rs["spec"]["replicas"], rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    (3, '1')
+    """
+    meta = deploy.get("metadata") or {}
+    spec = deploy.get("spec") or {}
+    collision = (deploy.get("status") or {}).get("collisionCount")
+    template: Obj = copy.deepcopy(spec.get("template") or {})
+    pod_hash = pod_template_hash(template, collision)
+    tmeta = template.setdefault("metadata", {})
+    tmeta["labels"] = {**(tmeta.get("labels") or {}), POD_TEMPLATE_HASH_LABEL: pod_hash}
+    selector: Obj = copy.deepcopy(spec.get("selector") or {})
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), POD_TEMPLATE_HASH_LABEL: pod_hash}
+    if str((spec.get("strategy") or {}).get("type") or "RollingUpdate") == "Recreate":
+        replicas = desired
+    else:
+        replicas = new_rs_replicas_rolling(desired, max_surge(deploy), current_total, 0)
+    annotations, _ = sync_new_rs_annotations(
+        meta.get("annotations") or {}, {}, new_revision, exists=False, desired=desired, max_replicas=max_replicas
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{meta['name']}-{pod_hash}",
+            "namespace": meta.get("namespace", "default"),
+            "labels": dict(tmeta["labels"]),
+            "annotations": annotations,
+            "ownerReferences": [dict(owner_ref)],
+        },
+        "spec": {
+            "replicas": replicas,
+            "minReadySeconds": spec.get("minReadySeconds") or 0,
+            "selector": selector,
+            "template": template,
+        },
+    }
 
 
 def semantic(value: Any) -> Any:

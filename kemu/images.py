@@ -41,7 +41,7 @@ import posixpath
 import re
 import signal
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -54,6 +54,7 @@ __all__ = [
     "CatalogEntry",
     "CatalogError",
     "ImageCatalog",
+    "ImageConfig",
     "ImagePullError",
     "ImageReference",
     "ImageSpec",
@@ -224,19 +225,11 @@ class _TagRule:
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogEntry:
-    """One image repository of the catalog, as written in the YAML file."""
+class ImageConfig:
+    """What an image does, as its config says: the part of a catalog entry
+    that every image resolved from it shares (:class:`CatalogEntry` and
+    :class:`ImageSpec` both are one, so the fields are written once)."""
 
-    repository: str
-    """Canonical repository (``docker.io/library/nginx``)."""
-    aliases: tuple[str, ...]
-    """Other repositories that resolve to this entry (mirrors, old registries)."""
-    description: str
-    """One line for people (``kemu images``)."""
-    tags: tuple[_TagRule, ...]
-    """Accepted tags in file order; exact matches win over globs."""
-    tag_suffixes: tuple[str, ...]
-    """Variant suffixes accepted after a known tag (``-alpine``)."""
     behaviour: Behaviour
     """``command``, ``http`` or ``pause``."""
     server: str | None
@@ -258,9 +251,29 @@ class CatalogEntry:
     working_dir: str
     """The image's WORKDIR (``/`` when unset)."""
     stop_signal: str
-    """The image's STOPSIGNAL (``SIGTERM`` when unset)."""
+    """The image's STOPSIGNAL (``SIGTERM`` when unset): what containerd sends on StopContainer."""
     html_root: str | None
-    """The container path a server serves files from."""
+    """The container path a built-in server serves files from."""
+
+    def image_config(self) -> dict[str, Any]:
+        """These fields by name (to build an :class:`ImageSpec` from an entry)."""
+        return {f.name: getattr(self, f.name) for f in fields(ImageConfig)}
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry(ImageConfig):
+    """One image repository of the catalog, as written in the YAML file."""
+
+    repository: str
+    """Canonical repository (``docker.io/library/nginx``)."""
+    aliases: tuple[str, ...]
+    """Other repositories that resolve to this entry (mirrors, old registries)."""
+    description: str
+    """One line for people (``kemu images``)."""
+    tags: tuple[_TagRule, ...]
+    """Accepted tags in file order; exact matches win over globs."""
+    tag_suffixes: tuple[str, ...]
+    """Variant suffixes accepted after a known tag (``-alpine``)."""
     data: Mapping[str, Any] = field(hash=False)
     """Server data shared by every tag; per-tag data is merged over it."""
     source: str = ""
@@ -305,8 +318,9 @@ def _fill_tag(data: dict[str, Any], tag: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class ImageSpec:
-    """A resolved image: what a container started from ``ref`` runs."""
+class ImageSpec(ImageConfig):
+    """A resolved image: what a container started from ``ref`` runs (the
+    entry's :class:`ImageConfig`, and what names this one image)."""
 
     ref: str
     """The reference as written in the pod spec (``nginx:1.25``)."""
@@ -321,30 +335,6 @@ class ImageSpec:
     """The digest the reference pinned, if any."""
     image_id: str
     """A stable ``repository@sha256:...`` for the container status's ``imageID``."""
-    behaviour: Behaviour
-    """``command``, ``http`` or ``pause``."""
-    server: str | None
-    """The built-in server for ``http`` images."""
-    port: int | None
-    """The port the real image listens on."""
-    port_env: str | None
-    """The environment variable that overrides :attr:`port`, if any."""
-    entrypoint: tuple[str, ...]
-    """The image's ENTRYPOINT."""
-    cmd: tuple[str, ...]
-    """The image's CMD."""
-    entrypoint_passthrough: bool
-    """The ENTRYPOINT execs its arguments (docker-entrypoint.sh style)."""
-    flag_prefix: tuple[str, ...]
-    """Prefix such an ENTRYPOINT puts before flag-only arguments."""
-    env: tuple[tuple[str, str], ...]
-    """The image's ENV."""
-    working_dir: str
-    """The image's WORKDIR."""
-    stop_signal: str
-    """The signal containerd sends on StopContainer (the image's STOPSIGNAL)."""
-    html_root: str | None
-    """Container path the built-in server serves files from."""
     data: Mapping[str, Any] = field(hash=False)
     """Per-image and per-tag data for the server (``version`` ...)."""
     description: str = ""
@@ -518,24 +508,13 @@ def _spec(entry: CatalogEntry, ref: ImageReference, image_ref: str, tag_data: Ma
         fake = hashlib.sha256(f"kemu:{entry.repository}:{ref.tag}".encode()).hexdigest()
         image_id = f"{ref.repository}@sha256:{fake}"
     return ImageSpec(
+        **entry.image_config(),
         ref=image_ref,
         name=ref.name,
         repository=ref.repository,
         tag=ref.tag,
         digest=ref.digest,
         image_id=image_id,
-        behaviour=entry.behaviour,
-        server=entry.server,
-        port=entry.port,
-        port_env=entry.port_env,
-        entrypoint=entry.entrypoint,
-        cmd=entry.cmd,
-        entrypoint_passthrough=entry.entrypoint_passthrough,
-        flag_prefix=entry.flag_prefix,
-        env=entry.env,
-        working_dir=entry.working_dir,
-        stop_signal=entry.stop_signal,
-        html_root=entry.html_root,
         data=MappingProxyType(data),
         description=entry.description,
     )

@@ -54,6 +54,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kemu.apimachinery import format_time
+
 __all__ = [
     "CgroupUsage",
     "ProcStat",
@@ -382,7 +384,7 @@ class StatsProvider:
         assert before is not None
         seconds = now.monotonic - before.monotonic
         window = rate_window(before.monotonic, now.monotonic)
-        stamp = now.wall.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = format_time(now.wall)
         pods: dict[str, Obj] = {}
         node_cpu = nanocores(before.self_cpu_ns, now.self_cpu_ns, seconds)
         node_mem = now.self_memory

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from kemu.images import ImageCatalog, ImagePullError
-from kubelet import runtime as runtime_module
+from kubelet import plan as plan_module
 from kubelet.runtime import (
     ContainerExecError,
     ContainerHandle,
@@ -442,7 +442,7 @@ class TestServers:
     ) -> None:
         """Without root, a server image on port 80 fails up front with the fix in the message."""
         unprivileged = partial(check_bind_permission, euid=1000, unprivileged_port_start=1024, cap_net_bind_service=False)
-        monkeypatch.setattr(runtime_module, "check_bind_permission", unprivileged)
+        monkeypatch.setattr(plan_module, "check_bind_permission", unprivileged)
         with pytest.raises(ContainerStartError) as err:
             start(runtime, {"image": "nginx", "name": "web"})
         assert err.value.reason == "RunContainerError"
