@@ -54,6 +54,7 @@ __all__ = [
     "Ctx",
     "KemuGroup",
     "Obj",
+    "StdoutClosed",
     "Target",
     "build_cli",
     "connection_refused",
@@ -205,6 +206,29 @@ class Ctx:
             self._client = None
 
 
+class StdoutClosed(Exception):
+    """Standard output is a pipe whose reader went away (``kemu ... | head``):
+    not an error to report, the output is simply no longer wanted.
+    :func:`kemu.cli.main.main` ends the process quietly on it. (Not an
+    ``OSError``, so click's own EPIPE handling, which leaves the buffered
+    output to fail again at interpreter exit, does not take it.)"""
+
+
+def stdout_closed() -> bool:
+    """True when standard output is a pipe whose reading end is closed
+    (``poll`` reports ``POLLERR`` for it), telling a ``BrokenPipeError`` of
+    stdout from one of a socket."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test runner, or closed
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)  # POLLERR and POLLHUP are reported whatever the mask
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
 class KemuGroup(click.Group):
     """The ``kemu`` group: whatever a command did not handle becomes one
     ``error:`` line and exit code 1, never a traceback."""
@@ -214,6 +238,10 @@ class KemuGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError as exc:
+            if not stdout_closed():
+                fail(f"error: {type(exc).__name__}: {exc}")
+            raise StdoutClosed() from None
         except errors.ApiError as exc:
             fail(server_error(exc))
         except (CommandError, ManifestError) as exc:
