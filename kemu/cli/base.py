@@ -69,6 +69,7 @@ __all__ = [
     "set_namespace",
     "source_name",
     "standard_message",
+    "unreachable_hint",
     "with_source",
 ]
 
@@ -78,6 +79,22 @@ ALL_CATEGORY = ("pods", "services", "deployments", "replicasets")
 ``all`` category)."""
 
 START_HINT = "start one with `kemu up`"
+
+
+def unreachable_hint(server: str, *, refused: bool = False) -> str:
+    """What to say, in parentheses, when the apiserver at ``server`` does not
+    answer: the state of the cluster kemu recorded for it, and the command that
+    fixes it (:mod:`kemu.cli.diagnose`, which ``kemu up`` reads too, so the two
+    never contradict each other)."""
+    from kemu.cli import diagnose
+
+    return diagnose.unreachable_hint(diagnose.find_cluster(server), refused)
+
+
+def _context_server() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Ctx) if ctx is not None else None
+    return obj.server if obj is not None else None
 
 
 # -- errors -------------------------------------------------------------------------
@@ -95,12 +112,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _unavailable_message(exc: errors.ApiError) -> str:
-    message = exc.message
-    if "(is the apiserver running?)" in message:
-        message = message.replace("(is the apiserver running?)", f"(is the apiserver running? {START_HINT})")
-    else:
-        message = f"{message} (is the apiserver running? {START_HINT})"
-    return f"error: {message}"
+    server = _context_server()
+    hint = unreachable_hint(server) if server else f"is the apiserver running? {START_HINT}"
+    question = "(is the apiserver running?)"
+    if question in exc.message:
+        return f"error: {exc.message.replace(question, f'({hint})')}"
+    return f"error: {exc.message} ({hint})"
 
 
 def _invalid_message(exc: errors.ApiError) -> str:
@@ -195,7 +212,7 @@ class Ctx:
             if connection_refused(self.server, min(self.timeout, 2.0)):
                 fail(
                     f"error: the server at {self.server} did not answer: connection refused"
-                    f" (is the apiserver running? {START_HINT})"
+                    f" ({unreachable_hint(self.server, refused=True)})"
                 )
             self._client = Client(self.server, timeout=self.timeout)
         return self._client
