@@ -70,6 +70,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from apiserver.http import discovery, eviction, protobufmedia, tables
+from apiserver.http.backend import BackendHealth, Check, health_report
 from apiserver.http.kubeletproxy import KubeletProxy
 from apiserver.http.portforward import PortForwarder
 from apiserver.http.proxy import Proxy
@@ -154,6 +155,10 @@ class HttpConfig:
     """``serverAddress`` in ``/api``'s ``serverAddressByClientCIDRs``."""
     metric_resolution: float = 5.0
     """Seconds a scrape of the kubelets is reused by ``metrics.k8s.io`` (metrics-server's ``--metric-resolution``)."""
+    backend_check_interval: float = 1.0
+    """Seconds between the pings that tell whether the apiserver answers (:mod:`apiserver.http.backend`)."""
+    backend_grace: float = 2.5
+    """Seconds without an answer to those pings after which requests get ``503`` at once."""
 
 
 def _status(code: int, message: str, reason: str | None = None) -> errors.ApiError:
@@ -470,6 +475,7 @@ class KubeApi:
         self.proxy = Proxy(self.client, self.call, timeout=config.request_timeout)
         self.token_key = secrets.token_bytes(32)  # signs serviceaccounts/token answers; they grant nothing
         self.metrics = MetricsApi(self.client, self.call, resolution=config.metric_resolution)
+        self.backend = BackendHealth(self.client, interval=config.backend_check_interval, grace=config.backend_grace)
         self.log = get_logger()
         self._watch_tasks: set[asyncio.Task[Any]] = set()
 
@@ -478,6 +484,7 @@ class KubeApi:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
 
     async def close(self) -> None:
+        await self.backend.close()
         await self.caches.close()
         await self.kubelets.close()
         await self.proxy.close()
@@ -536,12 +543,19 @@ class KubeApi:
             self._only_get(request)
             return self._openapi(request, path)
         if path == METRICS_PREFIX or path.startswith(METRICS_PREFIX + "/"):
+            self._backend_needed()
             return await self.metrics.handle(request, path)
         rp = parse_resource_path(path)
         if rp is None:
             self._only_get(request)
             return self._discovery(path)
+        self._backend_needed()
         return await self._resource(request, rp)
+
+    def _backend_needed(self) -> None:
+        """A request the apiserver must answer gets ``503`` at once while it does not."""
+        if not self.backend.available:
+            raise self.backend.unavailable()
 
     def _simple_routes(self) -> dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]:
         return {
@@ -564,18 +578,25 @@ class KubeApi:
         return _json_response(discovery.version_info())
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(text="ok", content_type="text/plain")
+        """``/healthz`` and ``/livez``: the front door itself runs, whatever its apiserver does."""
+        name = request.path.strip("/")
+        code, body = health_report(name, [Check("ping")], verbose="verbose" in request.query)
+        return web.Response(text=body, status=code, content_type="text/plain")
 
     async def readyz(self, request: web.Request) -> web.StreamResponse:
-        """Ready when the apiserver answers a ping."""
-        try:
-            await self.call(lambda: self.client.ping(timeout=1.0))
-        except errors.ApiError as exc:
-            body = f"[+]ping ok\n[-]apiserver failed: {exc.message}\nreadyz check failed\n"
-            return web.Response(text=body, status=500, content_type="text/plain")
-        if "verbose" in request.query:
-            return web.Response(text="[+]ping ok\n[+]apiserver ok\nreadyz check passed\n", content_type="text/plain")
-        return web.Response(text="ok", content_type="text/plain")
+        """Ready when the apiserver answers (kube-apiserver's format: :func:`~apiserver.http.backend.health_report`)."""
+        check = self.backend.check()
+        if check.error is None and not self.backend.confirmed:  # not pinged yet: ask now
+            try:
+                await self.call(lambda: self.client.ping(timeout=1.0))
+            except errors.ApiError as exc:
+                check = Check("apiserver", exc.message)
+        if check.error is not None:
+            self.log.info("readyz check failed", check=check.name, error=check.error)
+        code, body = health_report(
+            "readyz", [Check("ping"), check], verbose="verbose" in request.query, exclude=request.query.getall("exclude", [])
+        )
+        return web.Response(text=body, status=code, content_type="text/plain")
 
     @staticmethod
     def _aggregated_type(request: web.Request) -> str | None:
@@ -1060,12 +1081,16 @@ def create_app(config: HttpConfig) -> web.Application:
     app["kube_api"] = api
     app.router.add_route("*", "/{tail:.*}", api.dispatch)
 
+    async def on_startup(_app: web.Application) -> None:
+        api.backend.start()
+
     async def on_shutdown(_app: web.Application) -> None:
         api.caches.close_watchers()  # end the streams, so shutdown does not wait for them
 
     async def on_cleanup(_app: web.Application) -> None:
         await api.close()
 
+    app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app

@@ -54,6 +54,7 @@ __all__ = [
     "Ctx",
     "KemuGroup",
     "Obj",
+    "StdoutClosed",
     "Target",
     "build_cli",
     "connection_refused",
@@ -68,6 +69,7 @@ __all__ = [
     "set_namespace",
     "source_name",
     "standard_message",
+    "unreachable_hint",
     "with_source",
 ]
 
@@ -77,6 +79,22 @@ ALL_CATEGORY = ("pods", "services", "deployments", "replicasets")
 ``all`` category)."""
 
 START_HINT = "start one with `kemu up`"
+
+
+def unreachable_hint(server: str, *, refused: bool = False) -> str:
+    """What to say, in parentheses, when the apiserver at ``server`` does not
+    answer: the state of the cluster kemu recorded for it, and the command that
+    fixes it (:mod:`kemu.cli.diagnose`, which ``kemu up`` reads too, so the two
+    never contradict each other)."""
+    from kemu.cli import diagnose
+
+    return diagnose.unreachable_hint(diagnose.find_cluster(server), refused)
+
+
+def _context_server() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Ctx) if ctx is not None else None
+    return obj.server if obj is not None else None
 
 
 # -- errors -------------------------------------------------------------------------
@@ -94,12 +112,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _unavailable_message(exc: errors.ApiError) -> str:
-    message = exc.message
-    if "(is the apiserver running?)" in message:
-        message = message.replace("(is the apiserver running?)", f"(is the apiserver running? {START_HINT})")
-    else:
-        message = f"{message} (is the apiserver running? {START_HINT})"
-    return f"error: {message}"
+    server = _context_server()
+    hint = unreachable_hint(server) if server else f"is the apiserver running? {START_HINT}"
+    question = "(is the apiserver running?)"
+    if question in exc.message:
+        return f"error: {exc.message.replace(question, f'({hint})')}"
+    return f"error: {exc.message} ({hint})"
 
 
 def _invalid_message(exc: errors.ApiError) -> str:
@@ -194,7 +212,7 @@ class Ctx:
             if connection_refused(self.server, min(self.timeout, 2.0)):
                 fail(
                     f"error: the server at {self.server} did not answer: connection refused"
-                    f" (is the apiserver running? {START_HINT})"
+                    f" ({unreachable_hint(self.server, refused=True)})"
                 )
             self._client = Client(self.server, timeout=self.timeout)
         return self._client
@@ -203,6 +221,29 @@ class Ctx:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+class StdoutClosed(Exception):
+    """Standard output is a pipe whose reader went away (``kemu ... | head``):
+    not an error to report, the output is simply no longer wanted.
+    :func:`kemu.cli.main.main` ends the process quietly on it. (Not an
+    ``OSError``, so click's own EPIPE handling, which leaves the buffered
+    output to fail again at interpreter exit, does not take it.)"""
+
+
+def stdout_closed() -> bool:
+    """True when standard output is a pipe whose reading end is closed
+    (``poll`` reports ``POLLERR`` for it), telling a ``BrokenPipeError`` of
+    stdout from one of a socket."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test runner, or closed
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)  # POLLERR and POLLHUP are reported whatever the mask
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 class KemuGroup(click.Group):
@@ -214,6 +255,10 @@ class KemuGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError as exc:
+            if not stdout_closed():
+                fail(f"error: {type(exc).__name__}: {exc}")
+            raise StdoutClosed() from None
         except errors.ApiError as exc:
             fail(server_error(exc))
         except (CommandError, ManifestError) as exc:

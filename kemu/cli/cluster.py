@@ -19,11 +19,12 @@ from pathlib import Path
 import click
 
 from kemu import config as kconfig
+from kemu.cli import diagnose
 from kemu.cli.base import fail
 from kemu.launcher import ClusterSpec, LocalCluster, load_state, stop_pids
 from kemu.procs import pid_alive
 
-DEFAULT_DATA_DIR = Path.home() / ".kemu" / "local"
+DEFAULT_DATA_DIR = diagnose.DEFAULT_DATA_DIR
 
 
 def _data_dir(flag: Path | None) -> Path:
@@ -69,12 +70,9 @@ def up(
     """Start a local cluster: apiserver, controller manager, scheduler, and a
     kubelet per node, each its own process."""
     data_dir = (data_dir or DEFAULT_DATA_DIR).resolve()
-    try:
-        running = load_state(data_dir)
-        if any(pid_alive(p) for p in running.pids.values()):
-            fail(f"error: a cluster is already running from {data_dir} (kemu down first)")
-    except FileNotFoundError:
-        pass
+    refusal = diagnose.up_refusal(diagnose.examine(data_dir))
+    if refusal:
+        fail(refusal)
     if fresh and (data_dir / "apiserver").exists():
         import shutil
 

@@ -27,7 +27,6 @@ from kemu.api import errors
 from kemu.api.kinds import KindInfo
 from kemu.cli import printers
 from kemu.cli.base import (
-    START_HINT,
     Ctx,
     Obj,
     Target,
@@ -36,6 +35,7 @@ from kemu.cli.base import (
     no_resources,
     parse_targets,
     report,
+    unreachable_hint,
 )
 from kemu.informer import Informer, key_of
 
@@ -396,7 +396,7 @@ def watch_objects(ctx: Ctx, spec: WatchSpec) -> None:
         if not informer.wait_synced(ctx.timeout):
             fail(
                 f"error: the server at {ctx.server} did not answer a watch of {info.plural} within"
-                f" {ctx.timeout:g}s (is the apiserver running? {START_HINT})"
+                f" {ctx.timeout:g}s ({unreachable_hint(ctx.server)})"
             )
         catch_up_by = time.monotonic() + ctx.timeout
         while True:

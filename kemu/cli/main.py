@@ -37,6 +37,8 @@ its output, its errors on stderr with exit code 1, and never a stack trace
 
 from __future__ import annotations
 
+import os
+import sys
 from types import ModuleType
 
 from kemu import log
@@ -53,9 +55,13 @@ from kemu.cli import (
     rollout,
     top,
 )
-from kemu.cli.base import KemuGroup, build_cli
+from kemu.cli.base import KemuGroup, StdoutClosed, build_cli
 
-__all__ = ["VERB_MODULES", "cli", "main"]
+__all__ = ["SIGPIPE_EXIT", "VERB_MODULES", "cli", "main"]
+
+SIGPIPE_EXIT = 128 + 13
+"""The exit status after the reader of stdout went away: what a shell shows
+for a command killed by SIGPIPE (``yes | head`` under ``pipefail``)."""
 
 VERB_MODULES: tuple[ModuleType, ...] = (
     api_resources,
@@ -82,7 +88,18 @@ def main() -> None:
     # The CLI's own machinery (an informer behind get -w) speaks up only
     # when something is wrong, on stderr.
     log.configure("kemu", level="warning")
-    cli(prog_name="kemu")
+    try:
+        try:
+            cli(prog_name="kemu")
+        finally:
+            sys.stdout.flush()  # what is still buffered fails here, not at interpreter exit
+    except (BrokenPipeError, StdoutClosed):
+        # `kemu ... | head`: stop quietly, as Unix commands do. stdout goes to
+        # /dev/null so the interpreter's own flush at exit finds nothing to
+        # complain about (the Python docs' recipe for SIGPIPE).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(SIGPIPE_EXIT)
 
 
 if __name__ == "__main__":
