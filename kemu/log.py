@@ -35,7 +35,8 @@ __all__ = ["configure", "get_logger", "LEVELS", "RepeatLimiter"]
 LEVELS = ("debug", "info", "warning", "error")
 
 REPEAT_WINDOW = 10.0
-"""Seconds during which an identical warning or error is counted, not written."""
+"""Seconds during which an identical warning or error is counted, not written
+(``KEMU_LOG_REPEAT_WINDOW`` overrides it; ``0`` writes every line)."""
 
 _LIMITED_LEVELS = frozenset({"warning", "error", "critical", "exception"})
 _NOT_IDENTITY = frozenset({"ts", "timestamp", "repeated"})
@@ -185,7 +186,11 @@ def configure(component: str, *, level: str = "info", node: str | None = None, j
         structlog.get_logger().log(getattr(logging, str(summary.get("level", "warning")).upper(), logging.WARNING),
                                    summary.get("event", ""), **fields)
 
-    limiter = RepeatLimiter(emit=emit)
+    try:
+        window = float(os.environ.get("KEMU_LOG_REPEAT_WINDOW", REPEAT_WINDOW))
+    except ValueError:
+        raise ValueError(f"KEMU_LOG_REPEAT_WINDOW must be a number of seconds, not {os.environ['KEMU_LOG_REPEAT_WINDOW']!r}") from None
+    limiter = RepeatLimiter(window, emit=emit)
     atexit.register(limiter.flush)
     processors: list[Any] = [
         add_static,

@@ -127,3 +127,19 @@ def test_configured_process_writes_a_count_line() -> None:
     assert lines[0]["event"] == lines[1]["event"] == "heartbeat failed"
     assert "repeated" not in lines[0] and lines[1]["repeated"] == 199
     assert lines[1]["node"] == "node-1" and lines[1]["key"] == "node-1" and lines[1]["level"] == "warning"
+
+
+def test_a_zero_window_writes_every_line() -> None:
+    """KEMU_LOG_REPEAT_WINDOW=0 turns the limiter off (every repeat is written)."""
+    import os
+
+    code = (
+        "from kemu import log\n"
+        "log.configure('kubelet', json=True)\n"
+        "for _ in range(5):\n"
+        "    log.get_logger().warning('heartbeat failed', error='connection refused')\n"
+    )
+    env = dict(os.environ, KEMU_LOG_REPEAT_WINDOW="0")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stderr.splitlines()) == 5
