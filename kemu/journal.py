@@ -100,7 +100,9 @@ class Filter:
         if self.since is not None and record.ts < _stamp(self.since):
             return False
         if self.components and not any(
-            c in (record.source, event.get("component"), event.get("node")) or record.source.endswith("-" + c)
+            # A node by the process's name (kubelet-node-2), not by a "node" field:
+            # the scheduler's lines name the node a pod goes to.
+            c in (record.source, event.get("component")) or record.source.endswith("-" + c)
             for c in self.components
         ):
             return False

@@ -74,6 +74,7 @@ class TestTimeline:
 
     def test_component_filter_takes_a_process_a_component_or_a_node(self, logs: Path) -> None:
         """kubelet-node-2, kubelet and node-2 all name the node's kubelet; apiserver names only itself."""
+        write(logs / "scheduler.log", line("00:02.600000", "pod bound", component="scheduler", node="node-2"))
         for name in ("kubelet-node-2", "kubelet", "node-2"):
             assert {r.source for r in timeline(logs, Filter(components=(name,)))} == {"kubelet-node-2"}
         assert {r.source for r in timeline(logs, Filter(components=("apiserver", "scheduler")))} == {
