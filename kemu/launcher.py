@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from kemu.client import Client
+from kemu.leftovers import StopReport, stop_cluster
+from kemu.leftovers import addresses as leftover_addresses
+from kemu.log import get_logger
 from kemu.procs import Proc, pid_alive, spawn, wait_for
 
 __all__ = ["ClusterSpec", "LocalCluster", "load_state", "node_ip", "dns_ip", "ClusterState"]
@@ -357,10 +360,21 @@ class LocalCluster:
         for name in order:
             self.procs[name].stop(grace)
         stop_pids(self.state.pids, grace)
+        self.stop_leftovers(grace)
         if self.pod_network:
             from kubelet.sandbox import remove_fabric
 
             remove_fabric(self.pod_network)
+
+
+    def stop_leftovers(self, grace: float = 5.0) -> StopReport:
+        """Stop the cluster's processes nobody recorded (a component restarted
+        by hand from its command line): :mod:`kemu.leftovers`."""
+        report = stop_cluster(self.data_dir, leftover_addresses(self.state.server, self.state.spec), {}, grace)
+        log = get_logger(component="launcher", data_dir=str(self.data_dir))
+        for proc, why in report.failed:
+            log.warning("could not stop process", name=proc.name, pid=proc.pid, error=why)
+        return report
 
 
 def _create_once(client: Client, objects: list[dict[str, Any]]) -> None:

@@ -21,7 +21,9 @@ import click
 from kemu import config as kconfig
 from kemu.cli import diagnose
 from kemu.cli.base import fail
-from kemu.launcher import ClusterSpec, LocalCluster, load_state, stop_pids
+from kemu.launcher import ClusterSpec, LocalCluster, load_state
+from kemu.leftovers import StopReport, stop_cluster
+from kemu.leftovers import addresses as leftover_addresses
 from kemu.procs import pid_alive
 
 DEFAULT_DATA_DIR = diagnose.DEFAULT_DATA_DIR
@@ -178,22 +180,40 @@ def render_log_line(source: str, line: str, tty: bool) -> str:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--grace", type=float, default=5.0, show_default=True)
 def down(data_dir: Path | None, grace: float) -> None:
-    """Stop a cluster started with `kemu up` (nodes first, apiserver last)."""
+    """Stop a cluster started with `kemu up` (nodes first, apiserver last),
+    and every process of it started by hand from a component's command line."""
     data_dir = _data_dir(data_dir)
     try:
         state = load_state(data_dir)
     except FileNotFoundError as exc:
         fail(f"error: {exc}")
-    alive = {n: p for n, p in state.pids.items() if pid_alive(p)}
-    if not alive:
-        click.echo("kemu: nothing running", err=True)
-        return
-    killed = stop_pids(alive, grace)
-    for name in sorted(alive):
-        click.echo(f"{name} stopped" + (" (killed)" if name in killed else ""))
+    report = stop_cluster(data_dir, leftover_addresses(state.server, state.spec), state.pids, grace)
+    _print_down_report(report)
     from kubelet.sandbox import fabric_name, remove_fabric
 
     remove_fabric(fabric_name(str(data_dir.resolve())))  # the pod network, if pods had sandboxes
+    if report.failed:
+        sys.exit(1)
+
+
+def _print_down_report(report: StopReport) -> None:
+    """One line per process stopped (saying which ones ``kemu up`` had not
+    started), one error line per process left running."""
+    if not (report.stopped or report.killed or report.failed or report.orphans):
+        click.echo("kemu: nothing running", err=True)
+        return
+    done = [(p, False) for p in report.stopped] + [(p, True) for p in report.killed]
+    for proc, killed in sorted(done, key=lambda d: (d[0].name, d[0].pid)):
+        notes = [] if proc.recorded else [f"pid {proc.pid}", "started by hand"]
+        if killed:
+            notes.append("killed")
+        click.echo(f"{proc.name} stopped" + (f" ({', '.join(notes)})" if notes else ""))
+    for proc in report.orphans:
+        owner, _, pid = proc.name.rpartition("/")
+        command = " ".join(proc.argv)[:80]
+        click.echo(f"{owner} left pid {pid} running ({command}): stopped")
+    for proc, why in report.failed:
+        click.echo(f"error: could not stop {proc.name} (pid {proc.pid}): {why}", err=True)
 
 
 @click.group()

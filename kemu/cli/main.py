@@ -21,6 +21,7 @@ list of the modules whose commands make up the ``kemu`` group, and
   :mod:`kemu.cli.create`        ``create namespace``
   :mod:`kemu.cli.api_resources` ``api-resources``
   :mod:`kemu.cli.cluster`       ``up``, ``down``, ``node ...``, ``config ...``
+  :mod:`kemu.cli.journal`       ``journal``
   :mod:`kemu.cli.network`       ``port-forward``
   :mod:`kemu.cli.pods`          ``logs``, ``exec``, ``attach``
   :mod:`kemu.cli.rollout`       ``rollout ...``, ``set image``, ``scale``
@@ -50,6 +51,7 @@ from kemu.cli import (
     delete,
     describe_cmd,
     get,
+    journal,
     network,
     pods,
     rollout,
@@ -71,6 +73,7 @@ VERB_MODULES: tuple[ModuleType, ...] = (
     delete,
     describe_cmd,
     get,
+    journal,
     network,
     pods,
     rollout,

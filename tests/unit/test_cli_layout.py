@@ -27,10 +27,11 @@ VERB_NAMES = sorted(module.__name__ for module in main.VERB_MODULES)
 
 VERBS_BEFORE_THE_SPLIT = [
     "api-resources", "apply", "attach", "config", "create", "delete", "describe", "down", "exec", "get",
-    "logs", "node", "port-forward", "rollout", "scale", "set", "top", "up",
+    "journal", "logs", "node", "port-forward", "rollout", "scale", "set", "top", "up",
 ]
 """What ``kemu --help`` listed when every verb was registered by importing
-its module (the refactoring must not lose or add one)."""
+its module (the refactoring must not lose or add one), and the verbs added
+since (``journal``)."""
 
 
 def cli_modules_after_importing(module: str) -> list[str]:
