@@ -47,6 +47,7 @@ import copy
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
+from kemu.types import Obj
 
 __all__ = [
     "ANNOTATIONS_TO_SKIP",
@@ -109,7 +110,6 @@ __all__ = [
     "sync_new_rs_annotations",
 ]
 
-Obj = dict[str, Any]
 TimeParser = Callable[[str], "float | None"]
 """Turns an RFC 3339 text into epoch seconds (``kemu.clock.parse_rfc3339``)."""
 

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from kemu.apimachinery import format_time
+from kemu.types import Obj
 
 __all__ = [
     "CgroupUsage",
@@ -72,7 +73,6 @@ __all__ = [
     "tree_usage",
 ]
 
-Obj = dict[str, Any]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

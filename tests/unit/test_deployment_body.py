@@ -22,8 +22,8 @@ from controllermanager.rollout import (
     new_replica_set,
     pod_template_hash,
 )
+from kemu.types import Obj
 
-Obj = dict[str, Any]
 
 DEFAULT_ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
 """``spec.strategy`` as the apiserver defaults it."""
