@@ -47,6 +47,7 @@ import copy
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
+
 from kemu.types import Obj
 
 __all__ = [
