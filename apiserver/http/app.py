@@ -87,7 +87,7 @@ from kemu.api.schema_objects import TOKEN_REQUEST
 from kemu.cli.printers import label_selector_string
 from kemu.client import Client
 from kemu.log import get_logger
-from kemu.types import Obj
+from kemu.types import Obj, WatchEventBody
 
 __all__ = [
     "HttpConfig",
@@ -1001,7 +1001,8 @@ class KubeApi:
                         no_headers=not first, version=target.version,
                     )
                     first = False
-                await response.write(discovery.encode({"type": etype, "object": obj}) + b"\n")
+                event: WatchEventBody = {"type": etype, "object": obj}
+                await response.write(discovery.encode(event) + b"\n")
             await response.write_eof()
         except (ConnectionResetError, ConnectionError):
             pass  # the client went away

@@ -60,7 +60,7 @@ from kemu.api.kinds import KindInfo
 from kemu.client import Client
 from kemu.informer import Change, Informer
 from kemu.log import get_logger
-from kemu.types import Obj
+from kemu.types import Obj, WatchEventType
 
 __all__ = [
     "END",
@@ -134,7 +134,7 @@ class Watcher:
         self.cursor = 0
         self.closed = False
         self.max_queue = max_queue
-        self._items: deque[tuple[str, Obj]] = deque()
+        self._items: deque[tuple[WatchEventType, Obj]] = deque()
         self._signal = asyncio.Event()
         self._held: list[CacheEvent] | None = None
 
@@ -149,7 +149,7 @@ class Watcher:
             obj, kind=self.info.kind
         )
 
-    def _transform(self, ev: CacheEvent) -> tuple[str, Obj] | None:
+    def _transform(self, ev: CacheEvent) -> tuple[WatchEventType, Obj] | None:
         """The event this watcher sees, by the cacher's rules: an object that
         leaves the selection is DELETED, one that enters it is ADDED."""
         now = ev.type != "DELETED" and self.matches(ev.object)
@@ -220,7 +220,7 @@ class Watcher:
         self.closed = True
         self._signal.set()
 
-    def _put(self, item: tuple[str, Obj]) -> None:
+    def _put(self, item: tuple[WatchEventType, Obj]) -> None:
         if self.closed:
             return
         if len(self._items) >= self.max_queue:
@@ -236,7 +236,7 @@ class Watcher:
     def holding(self) -> bool:
         return self._held is not None
 
-    async def next(self, timeout: float) -> tuple[str, Obj] | Literal[WatchEnd.END] | None:
+    async def next(self, timeout: float) -> tuple[WatchEventType, Obj] | Literal[WatchEnd.END] | None:
         """The next event; None if nothing came within ``timeout`` seconds;
         :data:`END` once the watch is closed and everything was taken."""
         while not self._items:
